@@ -10,5 +10,8 @@ urlpatterns = [
     path("api/v1/", include("smartalex.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("trunks.urls")),
+    path("", include("extensions.urls")),
+    path("agents/", include("smartalex.agents.urls")),
     path("", include("smartalex.tenancy.urls")),
 ]

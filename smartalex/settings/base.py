@@ -133,11 +133,12 @@ else:
         "data_folder_in": str(VAR_DIR / "celery" / "queue"),
         "data_folder_out": str(VAR_DIR / "celery" / "queue"),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
     # The embedded stores are plain folders; they must exist before any process uses them.
-    for folder in ("cache", "celery/queue", "celery/processed", "celery/results"):
+    for folder in ("cache", "celery/queue", "celery/processed", "celery/results", "celery/control"):
         (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
 
 CELERY_TASK_SERIALIZER = "json"

@@ -1,0 +1,3 @@
+"""This app's /api/v1 routes (included by smartalex/api_urls.py)."""
+
+urlpatterns: list = []
