@@ -138,6 +138,8 @@ class TrunkEvent(models.Model):
     kind = models.CharField(max_length=32)
     detail = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(db_index=True)
+    # The engine's id for the event: a retried Celery task must not record it twice.
+    event_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-at"]
