@@ -1,0 +1,190 @@
+"""The location store: where each trunk's PBX can be reached (its REGISTER bindings).
+
+Shared by every `sipserver` process and persistent, so bindings survive a `kill -9` of an
+engine: Redis in production, a SQLite file under VAR_DIR in the embedded default. Refreshes
+write here, never to PostgreSQL (DESIGN.md convention 9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Binding:
+    trunk_id: int
+    contact: str  # the Contact URI as registered
+    expires_at: float
+    call_id: str
+    cseq: int
+    transport: str  # udp | tcp | tls
+    source_ip: str
+    source_port: int
+    user_agent: str = ""
+    registered_at: float = 0.0
+    path: tuple[str, ...] = ()
+    q: float | None = None
+    # The engine and connection that received it: a TCP/TLS flow is only reachable through them.
+    flow: str = ""
+
+    def expires_in(self, now: float) -> int:
+        return max(0, int(round(self.expires_at - now)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Binding:
+        data = json.loads(text)
+        data["path"] = tuple(data.get("path") or ())
+        return cls(**data)
+
+
+class LocationStore(Protocol):
+    async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]: ...
+
+    async def save(self, binding: Binding) -> None: ...
+
+    async def remove(self, trunk_id: int, contact: str) -> None: ...
+
+    async def remove_all(self, trunk_id: int) -> list[Binding]: ...
+
+    async def claim_expired(self, *, now: float, limit: int = 500) -> list[Binding]:
+        """Removes and returns bindings past their expiry; each one is claimed by one engine only."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+_EXPIRY_KEY = "loc:expiry"
+
+# Remove a binding only if it is still expired: a refresh that raced the sweep must win.
+_CLAIM_SCRIPT = """
+local member = ARGV[1]
+local score = redis.call('ZSCORE', KEYS[1], member)
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('ZREM', KEYS[1], member)
+local sep = string.find(member, '|', 1, true)
+local hash = 'loc:' .. string.sub(member, 1, sep - 1)
+local contact = string.sub(member, sep + 1)
+local value = redis.call('HGET', hash, contact)
+redis.call('HDEL', hash, contact)
+return value
+"""
+
+
+def _member(trunk_id: int, contact: str) -> str:
+    return f"{trunk_id}|{contact}"
+
+
+class RedisLocationStore:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._claim = self._redis.register_script(_CLAIM_SCRIPT)
+
+    async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]:
+        values = await self._redis.hvals(f"loc:{trunk_id}")
+        return [b for b in map(Binding.from_json, values) if b.expires_at > now]
+
+    async def save(self, binding: Binding) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"loc:{binding.trunk_id}", binding.contact, binding.to_json())
+            pipe.zadd(_EXPIRY_KEY, {_member(binding.trunk_id, binding.contact): binding.expires_at})
+            await pipe.execute()
+
+    async def remove(self, trunk_id: int, contact: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(f"loc:{trunk_id}", contact)
+            pipe.zrem(_EXPIRY_KEY, _member(trunk_id, contact))
+            await pipe.execute()
+
+    async def remove_all(self, trunk_id: int) -> list[Binding]:
+        values = await self._redis.hvals(f"loc:{trunk_id}")
+        removed = [Binding.from_json(v) for v in values]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"loc:{trunk_id}")
+            for b in removed:
+                pipe.zrem(_EXPIRY_KEY, _member(trunk_id, b.contact))
+            await pipe.execute()
+        return removed
+
+    async def claim_expired(self, *, now: float, limit: int = 500) -> list[Binding]:
+        members = await self._redis.zrangebyscore(_EXPIRY_KEY, "-inf", now, start=0, num=limit)
+        claimed = []
+        for member in members:
+            value = await self._claim(keys=[_EXPIRY_KEY], args=[member, now])
+            if value:
+                claimed.append(Binding.from_json(value))
+        return claimed
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+# --- Embedded (SQLite) ---------------------------------------------------------------------------
+
+
+class SqliteLocationStore:
+    """One small file shared by the engines of one machine. Each call is one short statement
+    (tens of microseconds in WAL mode), so it runs on the event loop without a thread hop."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=5)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS bindings (trunk_id INTEGER, contact TEXT, expires_at REAL, data TEXT,"
+            " PRIMARY KEY (trunk_id, contact))"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS bindings_expiry ON bindings (expires_at)")
+        self._lock = asyncio.Lock()
+
+    async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]:
+        rows = self._db.execute(
+            "SELECT data FROM bindings WHERE trunk_id = ? AND expires_at > ?", (trunk_id, now)
+        ).fetchall()
+        return [Binding.from_json(r[0]) for r in rows]
+
+    async def save(self, binding: Binding) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO bindings VALUES (?, ?, ?, ?)",
+            (binding.trunk_id, binding.contact, binding.expires_at, binding.to_json()),
+        )
+
+    async def remove(self, trunk_id: int, contact: str) -> None:
+        self._db.execute("DELETE FROM bindings WHERE trunk_id = ? AND contact = ?", (trunk_id, contact))
+
+    async def remove_all(self, trunk_id: int) -> list[Binding]:
+        rows = self._db.execute(
+            "DELETE FROM bindings WHERE trunk_id = ? RETURNING data", (trunk_id,)
+        ).fetchall()
+        return [Binding.from_json(r[0]) for r in rows]
+
+    async def claim_expired(self, *, now: float, limit: int = 500) -> list[Binding]:
+        async with self._lock:
+            rows = self._db.execute(
+                "DELETE FROM bindings WHERE rowid IN (SELECT rowid FROM bindings WHERE expires_at <= ? LIMIT ?)"
+                " RETURNING data",
+                (now, limit),
+            ).fetchall()
+        return [Binding.from_json(r[0]) for r in rows]
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+def location_store_from_settings() -> LocationStore:
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        return RedisLocationStore(settings.REDIS_URL)
+    return SqliteLocationStore(Path(settings.VAR_DIR) / "locations.sqlite3")

@@ -1,0 +1,86 @@
+"""Both location stores behave the same: save, refresh, remove, expiry claimed once, persistence."""
+
+import asyncio
+
+import pytest
+import redis
+
+from telephony.location import Binding, RedisLocationStore, SqliteLocationStore
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def binding(trunk_id=1, contact="sip:pbx@203.0.113.5:5060", expires_at=1000.0, cseq=1):
+    return Binding(
+        trunk_id=trunk_id,
+        contact=contact,
+        expires_at=expires_at,
+        call_id="c1",
+        cseq=cseq,
+        transport="udp",
+        source_ip="203.0.113.5",
+        source_port=5060,
+        user_agent="PBX",
+        path=("<sip:p>",),
+    )
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def make_store(request, tmp_path):
+    if request.param == "redis":
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        return lambda: RedisLocationStore(REDIS_URL)
+    return lambda: SqliteLocationStore(tmp_path / "loc.sqlite3")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_save_refresh_and_remove(make_store):
+    async def scenario():
+        store = make_store()
+        await store.save(binding())
+        await store.save(binding(contact="sip:pbx@203.0.113.5:5062"))
+        await store.save(binding(expires_at=2000.0, cseq=2))  # a refresh replaces, never duplicates
+        found = sorted(await store.bindings(1, now=500), key=lambda b: b.contact)
+        assert [(b.contact, b.cseq) for b in found] == [
+            ("sip:pbx@203.0.113.5:5060", 2),
+            ("sip:pbx@203.0.113.5:5062", 1),
+        ]
+        assert found[0].path == ("<sip:p>",)
+        assert await store.bindings(1, now=1500) == [found[0]]
+        await store.remove(1, "sip:pbx@203.0.113.5:5060")
+        assert [b.contact for b in await store.bindings(1, now=0)] == ["sip:pbx@203.0.113.5:5062"]
+        assert len(await store.remove_all(1)) == 1 and await store.bindings(1, now=0) == []
+        await store.close()
+
+    run(scenario())
+
+
+def test_expired_bindings_are_claimed_once_by_one_engine(make_store):
+    async def scenario():
+        first, second = make_store(), make_store()
+        await first.save(binding(trunk_id=1, expires_at=100))
+        await first.save(binding(trunk_id=2, expires_at=100))
+        await first.save(binding(trunk_id=3, expires_at=900))
+        claimed = await first.claim_expired(now=200)
+        assert sorted(b.trunk_id for b in claimed) == [1, 2]
+        assert await second.claim_expired(now=200) == []
+        assert [b.trunk_id for b in await second.bindings(3, now=200)] == [3]
+        await first.close()
+        await second.close()
+
+    run(scenario())
+
+
+def test_bindings_survive_a_new_store_instance(make_store):
+    async def scenario():
+        store = make_store()
+        await store.save(binding(trunk_id=7))
+        # No close(): as if the engine were killed.
+        again = make_store()
+        assert [b.trunk_id for b in await again.bindings(7, now=0)] == [7]
+        await again.close()
+
+    run(scenario())
