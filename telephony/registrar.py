@@ -1,0 +1,375 @@
+"""REGISTER (RFC 3261 §10) and trunk identification.
+
+A trunk is identified by its digest username, or by the packet's source address for IP-whitelist
+trunks — never by From, To, Contact or Via, which the sender writes as it likes. The address of
+record is the trunk itself (its username at SIP_DOMAIN): bindings are stored per trunk id.
+
+Answers (the product's troubleshooting guide tells customers to look for 401 and 403):
+- no credentials → 401 with SHA-256 and MD5 challenges;
+- wrong password, unknown username and wrong realm → the *same* 403, so usernames cannot be
+  probed (the reason goes to the trunk's status for the customer, and to support);
+- an authentic but expired nonce with the right password → 401 stale=true;
+- an invalid or replayed nonce, or a scheme other than Digest → a fresh 401;
+- a suspended trunk → 403 "Trunk suspended" (only after its credentials were proven).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from telephony import events as ev
+from telephony.abuse import AbuseGuard
+from telephony.config import EngineConfig, TrunkConfig
+from telephony.location import Binding, LocationStore
+from telephony.sip import digest
+from telephony.sip.errors import PeerError
+from telephony.sip.headers import Contact
+from telephony.sip.message import Request, Response, make_response
+from telephony.transport import Peer
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
+
+
+@dataclass
+class RegistrarSettings:
+    realm: str
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+
+
+@dataclass
+class RegistrarStats:
+    registers: int = 0
+    challenges: int = 0
+    auth_failures: int = 0
+    registrations: int = 0
+    refreshes: int = 0
+    unregistrations: int = 0
+
+
+@dataclass
+class Registrar:
+    settings: RegistrarSettings
+    config: Callable[[], EngineConfig]
+    store: LocationStore
+    nonces: digest.NonceFactory
+    nc_store: digest.NonceCountStore
+    guard: AbuseGuard
+    emit: Callable[[ev.EngineEvent], None]
+    stats: RegistrarStats = field(default_factory=RegistrarStats)
+    # Bindings this engine knows, to check Call-ID/CSeq without a store round trip and to
+    # recognise INVITEs arriving on a registered flow.
+    _known: dict[int, dict[str, Binding]] = field(default_factory=dict)
+    _flows: dict[tuple[str, str, int], int] = field(default_factory=dict)
+
+    # --- REGISTER ------------------------------------------------------------------------------
+
+    async def handle(self, request: Request, peer: Peer, now: float) -> Response:
+        self.stats.registers += 1
+        authorization = request.headers.get("Authorization")
+        if authorization is None:
+            trunk = self._ip_trunk(peer)
+            if trunk is not None and not trunk.auth_username:
+                if trunk.suspended:
+                    return make_response(request, 403, "Trunk suspended", to_tag=_tag())
+                return await self._bind(request, peer, trunk, now)
+            return self._challenge(request, now, stale=False)
+        try:
+            creds = digest.parse_credentials(authorization)
+        except PeerError:
+            return make_response(request, 400, "Malformed Authorization")
+        trunk = self.config().by_username.get(creds.username)
+        result = digest.verify(
+            creds,
+            method="REGISTER",
+            realm=self.settings.realm,
+            nonces=self.nonces,
+            nc_store=self.nc_store,
+            now=now,
+            ha1_lookup=lambda _user, algorithm: trunk.ha1(algorithm) if trunk is not None else None,
+        )
+        if not result.ok:
+            return self._refuse(request, peer, trunk, result, now)
+        if trunk.suspended:
+            return make_response(request, 403, "Trunk suspended", to_tag=_tag())
+        return await self._bind(request, peer, trunk, now)
+
+    def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
+        self.stats.challenges += 1
+        values = digest.build_challenges(self.settings.realm, self.nonces.issue(now), stale=stale)
+        return make_response(request, 401, to_tag=_tag(), headers=[("WWW-Authenticate", v) for v in values])
+
+    def _refuse(
+        self, request: Request, peer: Peer, trunk: TrunkConfig | None, result: digest.AuthResult, now: float
+    ) -> Response:
+        reason = result.reason.value if result.reason else "unknown"
+        if result.stale:
+            return self._challenge(request, now, stale=True)
+        if result.reason in (
+            digest.AuthFailure.BAD_NONCE,
+            digest.AuthFailure.REPLAY,
+            digest.AuthFailure.UNSUPPORTED_SCHEME,
+            digest.AuthFailure.UNSUPPORTED_ALGORITHM,
+        ):
+            return self._challenge(request, now, stale=False)
+        self.stats.auth_failures += 1
+        self.guard.record_auth_failure(peer.ip, now)
+        self.emit(
+            ev.RegisterAuthFailed(
+                trunk_id=trunk.id if trunk else None,
+                username=result.username[:128],
+                reason=reason,
+                source=f"{peer.ip}:{peer.port}",
+                transport=peer.transport,
+                user_agent=(request.headers.get("User-Agent") or "")[:256],
+                at=now,
+            )
+        )
+        # Identical for an unknown user, a wrong password and a wrong realm.
+        return make_response(request, 403, "Forbidden", to_tag=_tag())
+
+    def _ip_trunk(self, peer: Peer) -> TrunkConfig | None:
+        trunks = self.config().trunks_for_source(peer.ip)
+        return next((t for t in trunks if not t.suspended), trunks[0] if trunks else None)
+
+    async def _bind(self, request: Request, peer: Peer, trunk: TrunkConfig, now: float) -> Response:
+        try:
+            contacts, wildcard = request.contacts, request.has_wildcard_contact
+            header_expires = request.expires
+        except PeerError as error:
+            return make_response(request, error.status, error.reason, to_tag=_tag())
+        known = await self._bindings(trunk.id, now)
+        if wildcard:
+            if header_expires != 0 or contacts:
+                return make_response(request, 400, "Contact * needs Expires: 0 alone", to_tag=_tag())
+            for binding in known.values():
+                await self.store.remove(trunk.id, binding.contact)
+                self._forget_flow(binding)
+            known.clear()
+            self._unregistered(trunk, peer, now)
+            return self._ok(request, trunk, known, now)
+        updates: list[tuple[Contact, int]] = []
+        for contact in contacts:
+            try:
+                expires = contact.expires
+            except PeerError as error:
+                return make_response(request, error.status, error.reason, to_tag=_tag())
+            expires = header_expires if expires is None else expires
+            expires = self.settings.default_expires if expires is None else expires
+            if 0 < expires < self.settings.min_expires:
+                return make_response(
+                    request,
+                    423,
+                    "Interval Too Brief",
+                    to_tag=_tag(),
+                    headers=[("Min-Expires", str(self.settings.min_expires))],
+                )
+            previous = known.get(str(contact.uri))
+            if (
+                previous is not None
+                and previous.call_id == request.call_id
+                and request.cseq.number <= previous.cseq
+            ):
+                return make_response(
+                    request, 500, "Out of order CSeq", to_tag=_tag(), headers=[("Retry-After", "1")]
+                )
+            updates.append((contact, min(expires, self.settings.max_expires)))
+        was_registered = bool(known)
+        changed_source = any(b.source_ip != peer.ip or b.source_port != peer.port for b in known.values())
+        for contact, expires in updates:
+            uri = str(contact.uri)
+            if expires == 0:
+                removed = known.pop(uri, None)
+                await self.store.remove(trunk.id, uri)
+                if removed is not None:
+                    self._forget_flow(removed)
+                continue
+            binding = Binding(
+                trunk_id=trunk.id,
+                contact=uri,
+                expires_at=now + expires,
+                call_id=request.call_id,
+                cseq=request.cseq.number,
+                transport=peer.transport,
+                source_ip=peer.ip,
+                source_port=peer.port,
+                user_agent=(request.headers.get("User-Agent") or "")[:256],
+                registered_at=known[uri].registered_at if uri in known else now,
+                path=request.headers.get_all("Path"),
+                q=_q(contact),
+                flow=str(peer.flow or ""),
+            )
+            await self.store.save(binding)
+            known[uri] = binding
+            self._flows[(peer.transport, peer.ip, peer.port)] = trunk.id
+        self._report(request, peer, trunk, known, updates, was_registered, changed_source, now)
+        return self._ok(request, trunk, known, now)
+
+    def _report(
+        self,
+        request: Request,
+        peer: Peer,
+        trunk: TrunkConfig,
+        known: dict[str, Binding],
+        updates: list[tuple[Contact, int]],
+        was_registered: bool,
+        changed_source: bool,
+        now: float,
+    ) -> None:
+        if not updates:
+            return  # a query: nothing changed
+        if not known:
+            self._unregistered(trunk, peer, now)
+            return
+        newest = max(known.values(), key=lambda b: b.expires_at)
+        if was_registered and not changed_source:
+            self.stats.refreshes += 1
+            self.emit(
+                ev.TrunkRefreshed(
+                    trunk_id=trunk.id, source=f"{peer.ip}:{peer.port}", expires=newest.expires_in(now), at=now
+                )
+            )
+            return
+        self.stats.registrations += 1
+        self.emit(
+            ev.TrunkRegistered(
+                trunk_id=trunk.id,
+                contact=newest.contact,
+                source=f"{peer.ip}:{peer.port}",
+                transport=peer.transport,
+                user_agent=newest.user_agent,
+                expires=newest.expires_in(now),
+                at=now,
+                warnings=tuple(diagnose(request, peer, trunk)),
+            )
+        )
+
+    def _unregistered(self, trunk: TrunkConfig, peer: Peer, now: float) -> None:
+        self.stats.unregistrations += 1
+        self.emit(ev.TrunkUnregistered(trunk_id=trunk.id, source=f"{peer.ip}:{peer.port}", at=now))
+
+    def _ok(self, request: Request, trunk: TrunkConfig, known: dict[str, Binding], now: float) -> Response:
+        headers: list[tuple[str, object]] = [
+            ("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in known.values()
+        ]
+        headers += [("Path", p) for p in request.headers.get_all("Path")]
+        headers += [("Date", formatdate(now, usegmt=True)), ("Allow", ALLOW)]
+        return make_response(request, 200, to_tag=_tag(), headers=headers)
+
+    async def _bindings(self, trunk_id: int, now: float) -> dict[str, Binding]:
+        known = self._known.get(trunk_id)
+        if known is None:
+            known = {b.contact: b for b in await self.store.bindings(trunk_id, now=now)}
+            self._known[trunk_id] = known
+        for uri in [u for u, b in known.items() if b.expires_at <= now]:
+            del known[uri]
+        return known
+
+    def _forget_flow(self, binding: Binding) -> None:
+        self._flows.pop((binding.transport, binding.source_ip, binding.source_port), None)
+
+    # --- expiry and lookups ----------------------------------------------------------------------
+
+    async def sweep(self, now: float) -> int:
+        """Claims expired bindings (once across engines) and reports the trunks left without any."""
+        expired = await self.store.claim_expired(now=now)
+        for binding in expired:
+            self._forget_flow(binding)
+            known = self._known.get(binding.trunk_id)
+            if known is not None:
+                known.pop(binding.contact, None)
+            if not await self.store.bindings(binding.trunk_id, now=now):
+                self.emit(ev.TrunkExpired(trunk_id=binding.trunk_id, contact=binding.contact, at=now))
+        return len(expired)
+
+    def trunk_on_flow(self, peer: Peer) -> int | None:
+        """The trunk whose live registration came from this address (INVITEs on it skip the 407)."""
+        return self._flows.get((peer.transport, peer.ip, peer.port))
+
+    async def locate(self, trunk_id: int, now: float) -> list[Binding]:
+        return sorted((await self._bindings(trunk_id, now)).values(), key=lambda b: -b.expires_at)
+
+    async def restore_flows(self, trunk_ids: list[int], now: float) -> None:
+        """After a restart: rebuild the flow index from the shared store."""
+        for trunk_id in trunk_ids:
+            for binding in await self.store.bindings(trunk_id, now=now):
+                self._flows[(binding.transport, binding.source_ip, binding.source_port)] = trunk_id
+
+    def forget_trunk_cache(self, trunk_id: int) -> None:
+        self._known.pop(trunk_id, None)
+
+
+def diagnose(request: Request, peer: Peer, trunk: TrunkConfig) -> list[str]:
+    """Causes from the troubleshooting guide that this REGISTER shows, in the customer's words."""
+    found = []
+    if _is_public(peer.ip):
+        private = [h for h in _announced_hosts(request) if _is_private(h)]
+        if private:
+            found.append(
+                f"SIP ALG or NAT suspected: private address {private[0]} in Contact/Via "
+                f"from public source {peer.ip}"
+            )
+    if trunk.transport != peer.transport:
+        found.append(
+            f"transport mismatch: the trunk is set to {trunk.transport.upper()}, "
+            f"the PBX registered over {peer.transport.upper()}"
+        )
+    return found
+
+
+def _announced_hosts(request: Request) -> list[str]:
+    hosts = []
+    try:
+        hosts += [str(getattr(c.uri, "host", "")) for c in request.contacts]
+        hosts.append(request.top_via.host)
+    except PeerError:
+        pass
+    return [h.strip("[]") for h in hosts if h]
+
+
+# Addresses that only exist behind NAT. Python's `is_private` also counts the documentation
+# ranges, which are routable for this purpose, so the list is explicit.
+_NAT_RANGES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
+def _is_private(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in net for net in _NAT_RANGES if net.version == address.version)
+
+
+def _is_public(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return not (_is_private(ip) or address.is_loopback or address.is_unspecified or address.is_multicast)
+
+
+def _q(contact: Contact) -> float | None:
+    try:
+        return contact.q
+    except PeerError:
+        return None
+
+
+def _tag() -> str:
+    return secrets.token_hex(6)
