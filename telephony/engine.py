@@ -1,0 +1,238 @@
+"""The SIP engine: wires transports, the pure SIP core, the registrar and the call handler.
+
+One `Engine` per `sipserver` process. Everything here runs on one asyncio loop; blocking work
+(database reads for configuration, Celery sends, the heartbeat) goes to threads. Several
+engines share a port with SO_REUSEPORT and share state only through the location store and
+the configuration database (DESIGN.md "Scaling out").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telephony.abuse import AbuseGuard, AbuseSettings, Verdict
+from telephony.config import ConfigWatcher, EngineConfig
+from telephony.event_sink import EventSink
+from telephony.location import LocationStore
+from telephony.registrar import ALLOW, Registrar, RegistrarSettings
+from telephony.sip import digest
+from telephony.sip.message import Request, Response, make_response, stamp_received
+from telephony.sip.uas_checks import check_request
+from telephony.transactions_glue import TransactionGlue
+from telephony.transport import Peer, Transports, TransportSettings
+
+log = logging.getLogger("telephony.engine")
+
+SUPPORTED_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "REFER", "NOTIFY", "INFO"}
+)
+SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "replaces", "norefersub", "timer"})
+ACCEPTED_BODIES = frozenset({"application/sdp", "message/sipfrag", "application/dtmf-relay"})
+
+
+@dataclass
+class EngineSettings:
+    realm: str
+    host: str = "127.0.0.1"
+    port: int = 5060
+    tls_port: int | None = 5061
+    tls_cert: str = ""
+    tls_key: str = ""
+    var_dir: Path = Path("var")
+    nonce_secret: bytes = b""
+    abuse: AbuseSettings = field(default_factory=AbuseSettings)
+    sweep_interval: float = 5.0
+    heartbeat_interval: float = 5.0
+    server_header: str = "SmartAlex Voice"
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        store: LocationStore,
+        watcher: ConfigWatcher,
+        sink: EventSink,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.watcher = watcher
+        self.sink = sink
+        self.heartbeat = heartbeat
+        self.guard = AbuseGuard(settings.abuse, is_whitelisted=lambda ip: self.config.is_whitelisted(ip))
+        secret = settings.nonce_secret or os.urandom(32)
+        self.registrar = Registrar(
+            settings=RegistrarSettings(realm=settings.realm),
+            config=lambda: self.watcher.current,
+            store=store,
+            nonces=digest.NonceFactory(secret),
+            nc_store=digest.MemoryNonceCountStore(),
+            guard=self.guard,
+            emit=sink.emit,
+        )
+        self.transports = Transports(self.on_message, TransportSettings(), on_parse_error=self._parse_error)
+        self.transactions = TransactionGlue(send=self.transports.send)
+        self.calls = None  # the call handler plugs in here (telephony/calls.py)
+        self.counters = {"requests": 0, "responses": 0, "dropped": 0, "parse_errors": 0, "options": 0}
+        self._tasks: list[asyncio.Task] = []
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def config(self) -> EngineConfig:
+        return self.watcher.current
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        await self.watcher.start()
+        await self.registrar.restore_flows(list(self.config.trunks), time.time())
+        s = self.settings
+        await self.transports.listen_udp(s.host, s.port)
+        await self.transports.listen_tcp(
+            s.host, self.transports.local_addresses["udp"][1] if s.port == 0 else s.port
+        )
+        if s.tls_port is not None:
+            from telephony.tls import ensure_self_signed, server_context
+
+            cert, key = (
+                (s.tls_cert, s.tls_key) if s.tls_cert else ensure_self_signed(s.var_dir / "tls", s.realm)
+            )
+            await self.transports.listen_tls(s.host, s.tls_port, server_context(cert, key))
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(coro)
+            for coro in (
+                self.watcher.run(),
+                self.sink.run(),
+                self._sweep_forever(),
+                self._beat_forever(),
+                self._timers_forever(),
+            )
+        ]
+        log.info("sipserver %s listening: %s", self.node, self.transports.local_addresses)
+        return dict(self.transports.local_addresses)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.sink.flush()
+        await self.transports.close()
+        await self.store.close()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self.registrar.sweep(time.time())
+            except Exception:  # noqa: BLE001 — the store may be away; try again next round
+                log.warning("binding sweep failed", exc_info=True)
+
+    async def _beat_forever(self) -> None:
+        if self.heartbeat is None:
+            return
+        while True:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.heartbeat)
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _timers_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            self.transactions.handle_timeout(time.monotonic())
+
+    # --- the message path ----------------------------------------------------------------------
+
+    def _parse_error(self, error: Exception, peer: Peer) -> None:
+        self.counters["parse_errors"] += 1
+
+    def on_message(self, message: Request | Response, peer: Peer) -> None:
+        if isinstance(message, Response):
+            self.counters["responses"] += 1
+            self.transactions.receive_response(message, peer, time.monotonic())
+            return
+        self.counters["requests"] += 1
+        now = time.time()
+        verdict = self.guard.check(peer.ip, message.headers.get("User-Agent"), now)
+        if verdict is not Verdict.ALLOW:
+            self.counters["dropped"] += 1
+            return
+        request = stamp_received(message, peer.ip, peer.port)
+        if not self.transactions.receive_request(request, peer, time.monotonic()):
+            return  # a retransmission, answered from the transaction
+        if request.method == "ACK":
+            if self.calls is not None:
+                self.calls.on_ack(request, peer)
+            return
+        rejection = check_request(
+            request,
+            supported_methods=SUPPORTED_METHODS,
+            supported_extensions=SUPPORTED_EXTENSIONS,
+            accepted_content_types=ACCEPTED_BODIES,
+        )
+        if rejection is not None:
+            self.respond(request, peer, rejection)
+            return
+        match request.method:
+            case "OPTIONS":
+                self.counters["options"] += 1
+                self.respond(request, peer, self.options_response(request))
+            case "REGISTER":
+                asyncio.get_running_loop().create_task(self._register(request, peer, now))
+            case _ if self.calls is not None:
+                self.calls.on_request(request, peer)
+            case _:
+                self.respond(
+                    request, peer, make_response(request, 480, "No call handler", to_tag=_tag(request))
+                )
+
+    async def _register(self, request: Request, peer: Peer, now: float) -> None:
+        try:
+            response = await self.registrar.handle(request, peer, now)
+        except Exception:  # noqa: BLE001 — the store is away: never a 200 we could not keep
+            log.exception("REGISTER failed")
+            response = make_response(
+                request, 503, "Service Unavailable", to_tag=_tag(request), headers=[("Retry-After", "5")]
+            )
+        self.respond(request, peer, response)
+
+    def options_response(self, request: Request) -> Response:
+        return make_response(
+            request,
+            200,
+            to_tag=_tag(request),
+            headers=[
+                ("Allow", ALLOW),
+                ("Accept", "application/sdp"),
+                ("Supported", "path, outbound, replaces"),
+                ("Server", self.settings.server_header),
+            ],
+        )
+
+    def respond(self, request: Request, peer: Peer, response: Response) -> None:
+        if not any(name.lower() == "server" for name, _ in response.headers):
+            response = response.__class__(
+                response.status,
+                response.reason,
+                response.headers.with_added("Server", self.settings.server_header),
+                response.body,
+            )
+        self.transactions.send_response(request, response, peer, time.monotonic())
+
+
+def _tag(request: Request) -> str:
+    # Deterministic per request, so a response rebuilt for a retransmission keeps its To tag.
+    return hashlib.blake2s(f"{request.call_id}|{request.cseq}".encode(), digest_size=6).hexdigest()
