@@ -185,12 +185,12 @@ class ConfigWatcher:
     def __init__(
         self,
         *,
-        load: Callable[[], EngineConfig] = load_config_from_db,
+        load: Callable[[], EngineConfig] | None = None,
         read_version: Callable[[], int] | None = None,
         poll_interval: float = 0.5,
         full_reload_interval: float = 60.0,
     ) -> None:
-        self._load = load
+        self._load = load or load_config_closing_connection
         self._read_version = read_version or _read_config_version
         self.poll_interval = poll_interval
         self.full_reload_interval = full_reload_interval
@@ -201,7 +201,7 @@ class ConfigWatcher:
         await self.reload()
 
     async def reload(self) -> None:
-        config = await asyncio.to_thread(_closing_db(self._load))
+        config = await asyncio.to_thread(self._load)
         self.current = config
         for listener in self.listeners:
             listener(config)
@@ -228,16 +228,12 @@ def _read_config_version() -> int:
     return config_version()
 
 
-def _closing_db(fn: Callable[[], EngineConfig]) -> Callable[[], EngineConfig]:
-    """Runs `fn` in a worker thread and closes that thread's connection: reloads are rare, and a
-    connection left open in a pool thread would outlive a database restart."""
+def load_config_closing_connection() -> EngineConfig:
+    """`load_config_from_db` for a worker thread, closing that thread's connection afterwards:
+    reloads are rare, and a connection left open in a pool thread would outlive a database restart."""
+    from django.db import connections
 
-    def run() -> EngineConfig:
-        from django.db import connections
-
-        try:
-            return fn()
-        finally:
-            connections.close_all()
-
-    return run
+    try:
+        return load_config_from_db()
+    finally:
+        connections.close_all()
