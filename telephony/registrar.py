@@ -5,7 +5,7 @@ trunks — never by From, To, Contact or Via, which the sender writes as it like
 record is the trunk itself (its username at SIP_DOMAIN): bindings are stored per trunk id.
 
 Answers (the product's troubleshooting guide tells customers to look for 401 and 403):
-- no credentials → 401 with SHA-256 and MD5 challenges;
+- no credentials → 401 with MD5 and SHA-256 challenges;
 - wrong password, unknown username and wrong realm → the *same* 403, so usernames cannot be
   probed (the reason goes to the trunk's status for the customer, and to support);
 - an authentic but expired nonce with the right password → 401 stale=true;
@@ -34,9 +34,16 @@ from telephony.transport import Peer
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
 
 
+# MD5 first: many PBXs in the field (and sipp) answer only the first challenge and know only MD5.
+# A client that supports SHA-256 can still pick the second (RFC 8760 §2.4 lets the server order
+# them; `SIP_DIGEST_ALGORITHMS` puts SHA-256 first where every PBX is known to support it).
+DEFAULT_ALGORITHMS = ("MD5", "SHA-256")
+
+
 @dataclass
 class RegistrarSettings:
     realm: str
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
@@ -101,7 +108,9 @@ class Registrar:
 
     def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
         self.stats.challenges += 1
-        values = digest.build_challenges(self.settings.realm, self.nonces.issue(now), stale=stale)
+        values = digest.build_challenges(
+            self.settings.realm, self.nonces.issue(now), stale=stale, algorithms=self.settings.algorithms
+        )
         return make_response(request, 401, to_tag=_tag(), headers=[("WWW-Authenticate", v) for v in values])
 
     def _refuse(

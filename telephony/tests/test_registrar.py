@@ -99,13 +99,23 @@ def h(tmp_path):
     return Harness(tmp_path)
 
 
-def test_challenge_offers_sha256_then_md5(h):
+def test_challenge_offers_md5_then_sha256(h):
     response = h.register()
     assert response.status == 401
     algorithms = [
         v.split("algorithm=")[1].split(",")[0] for v in response.headers.get_all("WWW-Authenticate")
     ]
-    assert algorithms == ["SHA-256", "MD5"]
+    assert algorithms == ["MD5", "SHA-256"]
+
+
+def test_sha256_credentials_are_accepted(h):
+    challenge = h.register()
+    sha = [v for v in challenge.headers.get_all("WWW-Authenticate") if "SHA-256" in v]
+    auth = digest.answer_challenge(
+        sha, method="REGISTER", uri=f"sip:{REALM}", username="sa0001", password="s3cret-pass", cnonce="abc"
+    )
+    assert "algorithm=SHA-256" in auth
+    assert h.register(authorization=auth).status == 200
 
 
 def test_register_binds_and_lists_contacts_with_expiry(h):
