@@ -17,3 +17,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_AUTOREFRESH = True  # serve from the finders; the suite never runs collectstatic
+# The broker gets its own database: tests clear the cache (db 15) between tests, which must not
+# take queued tasks with it.
+CELERY_BROKER_URL = "redis://127.0.0.1:6379/13"
+CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/13"

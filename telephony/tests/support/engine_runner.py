@@ -25,11 +25,14 @@ class EngineThread:
         send_events=None,
         tls: bool = True,
         settings: dict | None = None,
+        celery: bool = False,
     ) -> None:
         self.var_dir = var_dir
         self.events: list[dict] = []
         self._load = load or (lambda: EngineConfig())
         self._read_version = read_version or (lambda: 0)
+        # With celery=True events go the real way: a Celery task per batch, for a worker process.
+        self._celery = celery
         self._send_events = send_events or self.events.extend
         self._tls = tls
         self._settings = settings or {}
@@ -58,7 +61,9 @@ class EngineThread:
             settings,
             store=SqliteLocationStore(self.var_dir / "loc.sqlite3"),
             watcher=ConfigWatcher(load=self._load, read_version=self._read_version, poll_interval=0.1),
-            sink=EventSink(send=self._send_events, interval=0.05),
+            sink=EventSink(interval=0.05)
+            if self._celery
+            else EventSink(send=self._send_events, interval=0.05),
         )
         return await self.engine.start()
 
