@@ -12,6 +12,7 @@ here is what the hot path reads.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -41,6 +42,9 @@ class AbuseSettings:
     flood_rate: float = 200.0
     flood_burst: float = 400.0
     max_tracked_sources: int = 100_000
+    # Sources exempt from the flood limit and bans: SIP proxies in front of the engines (all traffic
+    # arrives from them, e.g. Kamailio's dispatcher) and loopback. Scanners are still dropped.
+    trusted_sources: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 class _Bucket:
@@ -59,7 +63,8 @@ class AbuseGuard:
         is_whitelisted: Callable[[str], bool] = lambda ip: False,
     ) -> None:
         self.settings = settings or AbuseSettings()
-        self.is_whitelisted = is_whitelisted
+        self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_sources)
+        self.is_whitelisted = lambda ip: self.is_trusted(ip) or is_whitelisted(ip)
         self.bans: dict[str, float] = {}  # ip → banned until
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -81,10 +86,17 @@ class AbuseGuard:
         if user_agent and SCANNER_USER_AGENTS.search(user_agent):
             self.counters["scanner_dropped"] += 1
             return Verdict.SCANNER
-        if not self._take_token(ip, now):
+        if not self._take_token(ip, now) and not self.is_trusted(ip):  # trusted only pays when limited
             self.counters["flood_dropped"] += 1
             return Verdict.FLOOD
         return Verdict.ALLOW
+
+    def is_trusted(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self._trusted if net.version == address.version)
 
     def _take_token(self, ip: str, now: float) -> bool:
         s = self.settings

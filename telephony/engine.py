@@ -22,7 +22,7 @@ from pathlib import Path
 from telephony.abuse import AbuseGuard, AbuseSettings, Verdict
 from telephony.config import ConfigWatcher, EngineConfig
 from telephony.event_sink import EventSink
-from telephony.location import LocationStore
+from telephony.location import GroupCommit, LocationStore
 from telephony.registrar import ALLOW, Registrar, RegistrarSettings
 from telephony.sip import digest
 from telephony.sip.message import Request, Response, make_response, stamp_received
@@ -66,7 +66,7 @@ class Engine:
         heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.store = GroupCommit(store)
         self.watcher = watcher
         self.sink = sink
         self.heartbeat = heartbeat
@@ -75,7 +75,7 @@ class Engine:
         self.registrar = Registrar(
             settings=RegistrarSettings(realm=settings.realm),
             config=lambda: self.watcher.current,
-            store=store,
+            store=self.store,
             nonces=digest.NonceFactory(secret),
             nc_store=digest.MemoryNonceCountStore(),
             guard=self.guard,
@@ -96,7 +96,8 @@ class Engine:
 
     async def start(self) -> dict[str, tuple[str, int]]:
         await self.watcher.start()
-        await self.registrar.restore_flows(list(self.config.trunks), time.time())
+        restored = await self.registrar.warm(time.time())
+        log.info("restored %d bindings from the location store", restored)
         s = self.settings
         await self.transports.listen_udp(s.host, s.port)
         await self.transports.listen_tcp(

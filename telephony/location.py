@@ -48,9 +48,17 @@ class Binding:
 class LocationStore(Protocol):
     async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]: ...
 
+    async def all_bindings(self, *, now: float) -> list[Binding]:
+        """Every live binding: what an engine loads once at start."""
+        ...
+
     async def save(self, binding: Binding) -> None: ...
 
     async def remove(self, trunk_id: int, contact: str) -> None: ...
+
+    async def apply(self, saves: list[Binding], removals: list[tuple[int, str]]) -> None:
+        """Many saves and removals in one round trip (see `GroupCommit`)."""
+        ...
 
     async def remove_all(self, trunk_id: int) -> list[Binding]: ...
 
@@ -88,23 +96,39 @@ class RedisLocationStore:
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.Redis.from_url(url)
+        # A bounded pool that waits rather than fails: group commit keeps the need to one or two.
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=16, timeout=5)
+        self._redis = redis.Redis(connection_pool=pool)
         self._claim = self._redis.register_script(_CLAIM_SCRIPT)
 
     async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]:
         values = await self._redis.hvals(f"loc:{trunk_id}")
         return [b for b in map(Binding.from_json, values) if b.expires_at > now]
 
+    async def all_bindings(self, *, now: float) -> list[Binding]:
+        members = await self._redis.zrangebyscore(_EXPIRY_KEY, now, "+inf")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                trunk_id, _, contact = member.decode().partition("|")
+                pipe.hget(f"loc:{trunk_id}", contact)
+            values = await pipe.execute()
+        return [Binding.from_json(v) for v in values if v]
+
     async def save(self, binding: Binding) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"loc:{binding.trunk_id}", binding.contact, binding.to_json())
-            pipe.zadd(_EXPIRY_KEY, {_member(binding.trunk_id, binding.contact): binding.expires_at})
-            await pipe.execute()
+        await self.apply([binding], [])
 
     async def remove(self, trunk_id: int, contact: str) -> None:
+        await self.apply([], [(trunk_id, contact)])
+
+    async def apply(self, saves: list[Binding], removals: list[tuple[int, str]]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(f"loc:{trunk_id}", contact)
-            pipe.zrem(_EXPIRY_KEY, _member(trunk_id, contact))
+            for binding in saves:
+                pipe.hset(f"loc:{binding.trunk_id}", binding.contact, binding.to_json())
+            if saves:
+                pipe.zadd(_EXPIRY_KEY, {_member(b.trunk_id, b.contact): b.expires_at for b in saves})
+            for trunk_id, contact in removals:
+                pipe.hdel(f"loc:{trunk_id}", contact)
+                pipe.zrem(_EXPIRY_KEY, _member(trunk_id, contact))
             await pipe.execute()
 
     async def remove_all(self, trunk_id: int) -> list[Binding]:
@@ -154,14 +178,24 @@ class SqliteLocationStore:
         ).fetchall()
         return [Binding.from_json(r[0]) for r in rows]
 
+    async def all_bindings(self, *, now: float) -> list[Binding]:
+        rows = self._db.execute("SELECT data FROM bindings WHERE expires_at > ?", (now,)).fetchall()
+        return [Binding.from_json(r[0]) for r in rows]
+
     async def save(self, binding: Binding) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO bindings VALUES (?, ?, ?, ?)",
-            (binding.trunk_id, binding.contact, binding.expires_at, binding.to_json()),
-        )
+        await self.apply([binding], [])
 
     async def remove(self, trunk_id: int, contact: str) -> None:
-        self._db.execute("DELETE FROM bindings WHERE trunk_id = ? AND contact = ?", (trunk_id, contact))
+        await self.apply([], [(trunk_id, contact)])
+
+    async def apply(self, saves: list[Binding], removals: list[tuple[int, str]]) -> None:
+        with self._db:  # one transaction: one fsync-free WAL commit for the whole batch
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO bindings VALUES (?, ?, ?, ?)",
+                [(b.trunk_id, b.contact, b.expires_at, b.to_json()) for b in saves],
+            )
+            self._db.executemany("DELETE FROM bindings WHERE trunk_id = ? AND contact = ?", removals)
 
     async def remove_all(self, trunk_id: int) -> list[Binding]:
         rows = self._db.execute(
@@ -180,6 +214,79 @@ class SqliteLocationStore:
 
     async def close(self) -> None:
         self._db.close()
+
+
+class GroupCommit:
+    """Batches the writes of concurrent REGISTERs into one store round trip.
+
+    Each caller awaits its own write, so a 200 OK is only sent once the binding is stored (never a
+    200 we could not keep); while one batch is in flight the next one fills up. One connection
+    serves thousands of registrations per second instead of one connection per request.
+    """
+
+    def __init__(self, store: LocationStore) -> None:
+        self.store = store
+        self._pending: list[tuple[Binding | tuple[int, str], asyncio.Future]] = []
+        self._flushing = False
+        self.batches = 0
+
+    async def save(self, binding: Binding) -> None:
+        await self._queue(binding)
+
+    async def remove(self, trunk_id: int, contact: str) -> None:
+        await self._queue((trunk_id, contact))
+
+    async def _queue(self, item: Binding | tuple[int, str]) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._pending.append((item, waiter))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        await waiter
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # let requests already read in this loop turn join the batch
+                batch, self._pending = self._pending, []
+                saves = [item for item, _ in batch if isinstance(item, Binding)]
+                removals = [item for item, _ in batch if not isinstance(item, Binding)]
+                try:
+                    await self.store.apply(saves, removals)
+                except Exception as error:  # noqa: BLE001 — each waiter learns that its write failed
+                    outcome: Exception | None = error
+                else:
+                    outcome = None
+                    self.batches += 1
+                for _, waiter in batch:
+                    if waiter.done():
+                        continue
+                    if outcome is None:
+                        waiter.set_result(None)
+                    else:
+                        waiter.set_exception(outcome)
+        finally:
+            self._flushing = False
+
+    # Reads and the rest go straight to the store.
+    async def bindings(self, trunk_id: int, *, now: float) -> list[Binding]:
+        return await self.store.bindings(trunk_id, now=now)
+
+    async def all_bindings(self, *, now: float) -> list[Binding]:
+        return await self.store.all_bindings(now=now)
+
+    async def apply(self, saves: list[Binding], removals: list[tuple[int, str]]) -> None:
+        await self.store.apply(saves, removals)
+
+    async def remove_all(self, trunk_id: int) -> list[Binding]:
+        return await self.store.remove_all(trunk_id)
+
+    async def claim_expired(self, *, now: float, limit: int = 500) -> list[Binding]:
+        return await self.store.claim_expired(now=now, limit=limit)
+
+    async def close(self) -> None:
+        await self.store.close()
 
 
 def location_store_from_settings() -> LocationStore:

@@ -73,6 +73,8 @@ class Registrar:
     # recognise INVITEs arriving on a registered flow.
     _known: dict[int, dict[str, Binding]] = field(default_factory=dict)
     _flows: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    # After `warm`, a trunk missing from `_known` has no bindings: no store read per REGISTER.
+    _warm: bool = False
 
     # --- REGISTER ------------------------------------------------------------------------------
 
@@ -273,8 +275,8 @@ class Registrar:
     async def _bindings(self, trunk_id: int, now: float) -> dict[str, Binding]:
         known = self._known.get(trunk_id)
         if known is None:
-            known = {b.contact: b for b in await self.store.bindings(trunk_id, now=now)}
-            self._known[trunk_id] = known
+            stored = [] if self._warm else await self.store.bindings(trunk_id, now=now)
+            known = self._known[trunk_id] = {b.contact: b for b in stored}
         for uri in [u for u, b in known.items() if b.expires_at <= now]:
             del known[uri]
         return known
@@ -303,11 +305,16 @@ class Registrar:
     async def locate(self, trunk_id: int, now: float) -> list[Binding]:
         return sorted((await self._bindings(trunk_id, now)).values(), key=lambda b: -b.expires_at)
 
-    async def restore_flows(self, trunk_ids: list[int], now: float) -> None:
-        """After a restart: rebuild the flow index from the shared store."""
-        for trunk_id in trunk_ids:
-            for binding in await self.store.bindings(trunk_id, now=now):
-                self._flows[(binding.transport, binding.source_ip, binding.source_port)] = trunk_id
+    async def warm(self, now: float) -> int:
+        """At start (and after a restart): load every live binding in one read, so REGISTERs and
+        lookups never wait for the store, and rebuild the registered-flow index."""
+        bindings = await self.store.all_bindings(now=now)
+        self._known = {}
+        for binding in bindings:
+            self._known.setdefault(binding.trunk_id, {})[binding.contact] = binding
+            self._flows[(binding.transport, binding.source_ip, binding.source_port)] = binding.trunk_id
+        self._warm = True
+        return len(bindings)
 
     def forget_trunk_cache(self, trunk_id: int) -> None:
         self._known.pop(trunk_id, None)

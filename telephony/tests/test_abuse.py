@@ -42,3 +42,11 @@ def test_flood_limit_refills_over_time():
     assert verdicts.count(Verdict.ALLOW) == 5 and verdicts[-1] is Verdict.FLOOD
     assert guard.check("198.51.100.9", None, now=0.5) is Verdict.ALLOW
     assert guard.counters["flood_dropped"] == 2
+
+
+def test_loopback_and_trusted_proxies_are_not_flood_limited_or_banned():
+    guard = AbuseGuard(AbuseSettings(flood_rate=1, flood_burst=1, trusted_sources=("127.0.0.0/8", "192.0.2.10/32")))
+    assert all(guard.check("192.0.2.10", None, now=0.0) is Verdict.ALLOW for _ in range(50))
+    assert not any(guard.record_auth_failure("127.0.0.1", now=float(i)) for i in range(50))
+    assert guard.check("friendly", "friendly-scanner", now=0.0) is Verdict.SCANNER
+    assert [guard.check("198.51.100.1", None, now=0.0) for _ in range(2)] == [Verdict.ALLOW, Verdict.FLOOD]

@@ -84,3 +84,38 @@ def test_bindings_survive_a_new_store_instance(make_store):
         await again.close()
 
     run(scenario())
+
+
+def test_group_commit_batches_concurrent_writes_and_reports_failures(make_store):
+    from telephony.location import GroupCommit
+
+    async def scenario():
+        store = GroupCommit(make_store())
+        await asyncio.gather(*(store.save(binding(trunk_id=i)) for i in range(1, 51)))
+        assert store.batches <= 2
+        assert [b.trunk_id for b in await store.bindings(42, now=0)] == [42]
+        await asyncio.gather(store.remove(42, binding().contact), store.save(binding(trunk_id=99)))
+        assert await store.bindings(42, now=0) == [] and len(await store.bindings(99, now=0)) == 1
+
+        class Broken:
+            async def apply(self, saves, removals):
+                raise ConnectionError("store away")
+
+        failing = GroupCommit(Broken())
+        results = await asyncio.gather(failing.save(binding()), failing.save(binding(trunk_id=2)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        await store.close()
+
+    run(scenario())
+
+
+def test_all_bindings_skips_expired(make_store):
+    async def scenario():
+        store = make_store()
+        await store.save(binding(trunk_id=1, expires_at=100))
+        await store.save(binding(trunk_id=2, expires_at=900))
+        assert [b.trunk_id for b in await store.all_bindings(now=500)] == [2]
+        await store.close()
+
+    run(scenario())
