@@ -45,7 +45,9 @@ def test_flood_limit_refills_over_time():
 
 
 def test_loopback_and_trusted_proxies_are_not_flood_limited_or_banned():
-    guard = AbuseGuard(AbuseSettings(flood_rate=1, flood_burst=1, trusted_sources=("127.0.0.0/8", "192.0.2.10/32")))
+    guard = AbuseGuard(
+        AbuseSettings(flood_rate=1, flood_burst=1, trusted_sources=("127.0.0.0/8", "192.0.2.10/32"))
+    )
     assert all(guard.check("192.0.2.10", None, now=0.0) is Verdict.ALLOW for _ in range(50))
     assert not any(guard.record_auth_failure("127.0.0.1", now=float(i)) for i in range(50))
     assert guard.check("friendly", "friendly-scanner", now=0.0) is Verdict.SCANNER

@@ -102,8 +102,9 @@ def test_group_commit_batches_concurrent_writes_and_reports_failures(make_store)
                 raise ConnectionError("store away")
 
         failing = GroupCommit(Broken())
-        results = await asyncio.gather(failing.save(binding()), failing.save(binding(trunk_id=2)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            failing.save(binding()), failing.save(binding(trunk_id=2)), return_exceptions=True
+        )
         assert all(isinstance(r, ConnectionError) for r in results)
         await store.close()
 
