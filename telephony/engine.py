@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from telephony.abuse import AbuseGuard, AbuseSettings, Verdict
@@ -26,8 +26,9 @@ from telephony.location import GroupCommit, LocationStore
 from telephony.registrar import ALLOW, Registrar, RegistrarSettings
 from telephony.sip import digest
 from telephony.sip.message import Request, Response, make_response, stamp_received
+from telephony.sip.transaction import ServerTransaction
 from telephony.sip.uas_checks import check_request
-from telephony.transactions_glue import TransactionGlue
+from telephony.stack import SipStack, TransactionUser
 from telephony.transport import Peer, Transports, TransportSettings
 
 log = logging.getLogger("telephony.engine")
@@ -82,7 +83,10 @@ class Engine:
             emit=sink.emit,
         )
         self.transports = Transports(self.on_message, TransportSettings(), on_parse_error=self._parse_error)
-        self.transactions = TransactionGlue(send=self.transports.send)
+        self.stack = SipStack(
+            self.transports.send,
+            TransactionUser(on_request=self._on_request, on_ack=self._on_ack, on_cancel=self._on_cancel),
+        )
         self.calls = None  # the call handler plugs in here (telephony/calls.py)
         self.counters = {"requests": 0, "responses": 0, "dropped": 0, "parse_errors": 0, "options": 0}
         self._tasks: list[asyncio.Task] = []
@@ -118,7 +122,6 @@ class Engine:
                 self.sink.run(),
                 self._sweep_forever(),
                 self._beat_forever(),
-                self._timers_forever(),
             )
         ]
         log.info("sipserver %s listening: %s", self.node, self.transports.local_addresses)
@@ -131,6 +134,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.sink.flush()
+        self.stack.close()
         await self.transports.close()
         await self.store.close()
 
@@ -150,11 +154,6 @@ class Engine:
                 await asyncio.to_thread(self.heartbeat)
             await asyncio.sleep(self.settings.heartbeat_interval)
 
-    async def _timers_forever(self) -> None:
-        while True:
-            await asyncio.sleep(0.05)
-            self.transactions.handle_timeout(time.monotonic())
-
     # --- the message path ----------------------------------------------------------------------
 
     def _parse_error(self, error: Exception, peer: Peer) -> None:
@@ -163,52 +162,60 @@ class Engine:
     def on_message(self, message: Request | Response, peer: Peer) -> None:
         if isinstance(message, Response):
             self.counters["responses"] += 1
-            self.transactions.receive_response(message, peer, time.monotonic())
+            self.stack.receive(message, peer)
             return
         self.counters["requests"] += 1
-        now = time.time()
-        verdict = self.guard.check(peer.ip, message.headers.get("User-Agent"), now)
-        if verdict is not Verdict.ALLOW:
+        if self.guard.check(peer.ip, message.headers.get("User-Agent"), time.time()) is not Verdict.ALLOW:
             self.counters["dropped"] += 1
             return
-        request = stamp_received(message, peer.ip, peer.port)
-        if not self.transactions.receive_request(request, peer, time.monotonic()):
-            return  # a retransmission, answered from the transaction
-        if request.method == "ACK":
-            if self.calls is not None:
-                self.calls.on_ack(request, peer)
-            return
+        self.stack.receive(stamp_received(message, peer.ip, peer.port), peer)
+
+    def _on_request(self, request: Request, peer: Peer, transaction: ServerTransaction) -> None:
+        """A new request (retransmissions never get here: their transaction answers them)."""
         rejection = check_request(
             request,
             supported_methods=SUPPORTED_METHODS,
             supported_extensions=SUPPORTED_EXTENSIONS,
             accepted_content_types=ACCEPTED_BODIES,
+            to_tag=_tag(request),
         )
         if rejection is not None:
-            self.respond(request, peer, rejection)
+            self.respond(transaction, rejection)
             return
         match request.method:
             case "OPTIONS":
                 self.counters["options"] += 1
-                self.respond(request, peer, self.options_response(request))
+                self.respond(transaction, self.options_response(request))
             case "REGISTER":
-                asyncio.get_running_loop().create_task(self._register(request, peer, now))
+                asyncio.get_running_loop().create_task(self._register(request, peer, transaction))
             case _ if self.calls is not None:
-                self.calls.on_request(request, peer)
+                self.calls.on_request(request, peer, transaction)
             case _:
                 self.respond(
-                    request, peer, make_response(request, 480, "No call handler", to_tag=_tag(request))
+                    transaction, make_response(request, 480, "No call handler", to_tag=_tag(request))
                 )
 
-    async def _register(self, request: Request, peer: Peer, now: float) -> None:
+    def _on_ack(self, request: Request, peer: Peer) -> None:
+        if self.calls is not None:
+            self.calls.on_ack(request, peer)
+
+    def _on_cancel(
+        self, request: Request, peer: Peer, transaction: ServerTransaction, invite: ServerTransaction | None
+    ) -> None:
+        if invite is None or self.calls is None:
+            self.respond(transaction, make_response(request, 481, to_tag=_tag(request)))
+            return
+        self.calls.on_cancel(request, peer, transaction, invite)
+
+    async def _register(self, request: Request, peer: Peer, transaction: ServerTransaction) -> None:
         try:
-            response = await self.registrar.handle(request, peer, now)
+            response = await self.registrar.handle(request, peer, time.time())
         except Exception:  # noqa: BLE001 — the store is away: never a 200 we could not keep
             log.exception("REGISTER failed")
             response = make_response(
                 request, 503, "Service Unavailable", to_tag=_tag(request), headers=[("Retry-After", "5")]
             )
-        self.respond(request, peer, response)
+        self.respond(transaction, response)
 
     def options_response(self, request: Request) -> Response:
         return make_response(
@@ -223,15 +230,12 @@ class Engine:
             ],
         )
 
-    def respond(self, request: Request, peer: Peer, response: Response) -> None:
-        if not any(name.lower() == "server" for name, _ in response.headers):
-            response = response.__class__(
-                response.status,
-                response.reason,
-                response.headers.with_added("Server", self.settings.server_header),
-                response.body,
+    def respond(self, transaction: ServerTransaction, response: Response) -> None:
+        if "Server" not in response.headers:
+            response = replace(
+                response, headers=response.headers.with_added("Server", self.settings.server_header)
             )
-        self.transactions.send_response(request, response, peer, time.monotonic())
+        self.stack.respond(transaction, response)
 
 
 def _tag(request: Request) -> str:

@@ -21,3 +21,6 @@ WHITENOISE_AUTOREFRESH = True  # serve from the finders; the suite never runs co
 # take queued tasks with it.
 CELERY_BROKER_URL = "redis://127.0.0.1:6379/13"
 CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/13"
+# Several test runs on one machine (developers working side by side) each take their own database.
+if os.environ.get("TEST_DB_SUFFIX"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_smartalex_{os.environ['TEST_DB_SUFFIX']}"}  # noqa: F405
