@@ -10,14 +10,22 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from telephony.sip.digest import ha1
+from django.views.decorators.debug import sensitive_variables
 
 from smartalex.errors import ApplicationError
 from smartalex.tenancy.models import Tenant
+from telephony.sip.digest import ha1
 
 from .config_version import config_changed
 from .models import AuthType, Did, PbxVendor, SipTrunk, Transport, TrunkStatus, default_codecs
-from .validators import normalise_e164, validate_allowed_ips, validate_pbx_domain
+from .validators import (
+    normalise_e164,
+    validate_allowed_ips,
+    validate_codecs,
+    validate_pbx_domain,
+    validate_sip_password,
+    validate_sip_username,
+)
 
 PASSWORD_LENGTH = 24
 # Letters and digits only: some PBX web forms and config files mangle punctuation.
@@ -54,7 +62,22 @@ class TrunkSettings:
     transport: str = Transport.UDP
     max_concurrent_calls: int = 10
 
+    @classmethod
+    def of(cls, trunk: SipTrunk) -> TrunkSettings:
+        """The trunk's current settings, to change a few of them with dataclasses.replace()."""
+        return cls(
+            name=trunk.name,
+            pbx_domain=trunk.pbx_domain,
+            auth_type=trunk.auth_type,
+            pbx_vendor=trunk.pbx_vendor,
+            allowed_ips=tuple(trunk.allowed_ips),
+            codecs=tuple(trunk.codecs),
+            transport=trunk.transport,
+            max_concurrent_calls=trunk.max_concurrent_calls,
+        )
 
+
+@sensitive_variables("password")
 def _set_password(trunk: SipTrunk, username: str, password: str) -> None:
     realm = settings.SIP_DOMAIN
     trunk.auth_username = username
@@ -65,6 +88,12 @@ def _set_password(trunk: SipTrunk, username: str, password: str) -> None:
 
 def _apply(trunk: SipTrunk, values: TrunkSettings) -> None:
     trunk.name = values.name.strip()
+    if not trunk.name:
+        raise ApplicationError("Give the trunk a name you will recognise later.", extra={"field": "name"})
+    if SipTrunk.objects.filter(tenant=trunk.tenant, name__iexact=trunk.name).exclude(pk=trunk.pk).exists():
+        raise ApplicationError(
+            f"This workspace already has a trunk called “{trunk.name}”.", extra={"field": "name"}
+        )
     trunk.pbx_domain = validate_pbx_domain(values.pbx_domain)
     trunk.pbx_vendor = values.pbx_vendor
     trunk.auth_type = values.auth_type
@@ -73,7 +102,7 @@ def _apply(trunk: SipTrunk, values: TrunkSettings) -> None:
         raise ApplicationError(
             "IP Whitelist needs at least one address or CIDR block.", extra={"field": "allowed_ips"}
         )
-    trunk.codecs = list(values.codecs)
+    trunk.codecs = validate_codecs(values.codecs)
     trunk.transport = values.transport
     trunk.max_concurrent_calls = values.max_concurrent_calls
 
@@ -92,6 +121,7 @@ def _save(trunk: SipTrunk) -> None:
         raise ApplicationError("That name or username is already taken.") from exc
 
 
+@sensitive_variables("password", "plain")
 @transaction.atomic
 def trunk_create(
     *, tenant: Tenant, values: TrunkSettings, username: str | None = None, password: str | None = None
@@ -101,10 +131,10 @@ def trunk_create(
     _apply(trunk, values)
     plain = None
     if trunk.uses_credentials:
-        username = (username or "").strip() or generate_username()
+        username = validate_sip_username(username) if (username or "").strip() else generate_username()
         if SipTrunk.objects.filter(auth_username=username).exists():
             raise ApplicationError("That username is already taken.", extra={"field": "auth_username"})
-        plain = password or generate_password()
+        plain = validate_sip_password(password) if password else generate_password()
         _set_password(trunk, username, plain)
     _save(trunk)
     TrunkStatus.objects.create(trunk=trunk, tenant=tenant)
@@ -118,7 +148,8 @@ def trunk_update(*, trunk: SipTrunk, values: TrunkSettings) -> SipTrunk:
     _apply(trunk, values)
     if trunk.uses_credentials and not had_credentials:
         raise ApplicationError(
-            "Switching a trunk to credentials needs new credentials: create them with 'Regenerate password'.",
+            "Switching a trunk to credentials needs new credentials: click “Create credentials” "
+            "(POST regenerate-password in the API), which shows the new password once.",
             extra={"field": "auth_type"},
         )
     if not trunk.uses_credentials:
@@ -128,6 +159,7 @@ def trunk_update(*, trunk: SipTrunk, values: TrunkSettings) -> SipTrunk:
     return trunk
 
 
+@sensitive_variables("plain")
 @transaction.atomic
 def trunk_regenerate_password(*, trunk: SipTrunk) -> str:
     """Rotates the password (and keeps the username); returns the new one, shown once."""

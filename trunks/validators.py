@@ -65,9 +65,37 @@ def validate_allowed_ips(values: list[str] | tuple[str, ...] | str) -> list[str]
     return result
 
 
+# Addresses that never reach SmartAlex as a packet's source: private (RFC 1918, unique local),
+# carrier-grade NAT, link-local and loopback. (ipaddress's is_private also counts the public
+# documentation ranges, which is not what a NAT check wants.)
+NAT_RANGES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+
+
+def is_nat_address(value: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address only reachable inside a private network (a PBX behind NAT has one)."""
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return any(network.version == r.version and network.subnet_of(r) for r in NAT_RANGES)
+
+
 def private_ranges_in(values: list[str]) -> list[str]:
     """The entries that are private or local: a PBX behind NAT is seen from its public address."""
-    return [v for v in values if ipaddress.ip_network(v, strict=False).is_private]
+    return [v for v in values if is_nat_address(v)]
 
 
 def normalise_e164(value: str) -> str:
@@ -82,3 +110,59 @@ def normalise_e164(value: str) -> str:
             extra={"field": "number"},
         )
     return digits
+
+
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
+LICENSED_CODECS = ("G729",)
+_CODEC_ALIASES = {"G.722": "G722", "G.729": "G729", "ULAW": "PCMU", "ALAW": "PCMA"}
+
+
+def validate_codecs(values: list[str] | tuple[str, ...]) -> list[str]:
+    """An ordered list of codecs; G.711 must stay in it because every PBX can fall back to it."""
+    result: list[str] = []
+    for raw in values:
+        name = str(raw).strip().upper()
+        name = _CODEC_ALIASES.get(name, name)
+        if name in LICENSED_CODECS:
+            raise ApplicationError(
+                "G.729 is a licensed codec: contact support to enable it on the trunk.",
+                extra={"field": "codecs"},
+            )
+        if name not in SUPPORTED_CODECS:
+            raise ApplicationError(
+                f"“{raw}” is not a supported codec: choose from PCMU, PCMA and G722.",
+                extra={"field": "codecs"},
+            )
+        if name not in result:
+            result.append(name)
+    if not {"PCMU", "PCMA"} & set(result):
+        raise ApplicationError(
+            "Keep G.711 (PCMU or PCMA) in the codec list: every PBX supports it.", extra={"field": "codecs"}
+        )
+    return result
+
+
+_SIP_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+MIN_CUSTOM_PASSWORD_LENGTH = 12
+
+
+def validate_sip_username(value: str) -> str:
+    value = (value or "").strip()
+    if not _SIP_USERNAME.match(value):
+        raise ApplicationError(
+            "A SIP username is 3–64 letters, digits, dots, dashes or underscores. "
+            "Leave it blank to have one generated.",
+            extra={"field": "auth_username"},
+        )
+    return value
+
+
+def validate_sip_password(value: str) -> str:
+    """A chosen SIP password must resist guessing: SIP servers on the internet are scanned all day."""
+    if len(value) < MIN_CUSTOM_PASSWORD_LENGTH or not value.isprintable() or value != value.strip():
+        raise ApplicationError(
+            f"A SIP password needs at least {MIN_CUSTOM_PASSWORD_LENGTH} characters, without spaces at "
+            "either end. Leave it blank to have a 24-character one generated (recommended).",
+            extra={"field": "auth_password"},
+        )
+    return value

@@ -1,3 +1,11 @@
 """This app's /api/v1 routes (included by smartalex/api_urls.py)."""
 
-urlpatterns: list = []
+from rest_framework.routers import DefaultRouter
+
+from .api import AgentViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("agents", AgentViewSet, basename="agent")
+
+urlpatterns = router.urls
