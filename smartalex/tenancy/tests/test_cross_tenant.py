@@ -37,3 +37,20 @@ def test_revoke_page_ignores_other_workspace(owner_client, foreign_key):
     assert response.status_code == 404
     foreign_key.refresh_from_db()
     assert foreign_key.revoked_at is None
+
+
+def test_api_keys_page_creates_a_key_shown_once(owner_client, tenant):
+    page = owner_client.get(reverse("api-keys"))
+    assert page.status_code == 200 and "No keys yet" in page.content.decode()
+    created = owner_client.post(reverse("api-keys"), {"name": "zapier"}, HTTP_HX_REQUEST="true")
+    body = created.content.decode()
+    assert created.status_code == 200 and "will not be shown again" in body and "<html" not in body
+    assert ApiKey.objects.get(tenant=tenant, name="zapier").prefix in body
+    assert "will not be shown again" not in owner_client.get(reverse("api-keys")).content.decode()
+
+
+def test_viewer_cannot_open_api_keys(client, member_factory):
+    from smartalex.tenancy.models import Role
+
+    client.force_login(member_factory(Role.VIEWER))
+    assert client.get(reverse("api-keys")).status_code == 403
