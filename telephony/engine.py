@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from telephony import events as ev
 from telephony.abuse import AbuseGuard, AbuseSettings, Verdict
 from telephony.config import ConfigWatcher, EngineConfig
 from telephony.event_sink import EventSink
@@ -29,6 +30,7 @@ from telephony.sip.message import Request, Response, make_response, stamp_receiv
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.uas_checks import check_request
 from telephony.stack import SipStack, TransactionUser
+from telephony.tracing import TraceBuffer
 from telephony.transport import Peer, Transports, TransportSettings
 
 log = logging.getLogger("telephony.engine")
@@ -87,6 +89,8 @@ class Engine:
             self.transports.send,
             TransactionUser(on_request=self._on_request, on_ack=self._on_ack, on_cancel=self._on_cancel),
         )
+        self.traces = TraceBuffer()
+        self.transports.tap = self.traces.observe
         self.calls = None  # the call handler plugs in here (telephony/calls.py)
         self.counters = {"requests": 0, "responses": 0, "dropped": 0, "parse_errors": 0, "options": 0}
         self._tasks: list[asyncio.Task] = []
@@ -142,6 +146,7 @@ class Engine:
         while True:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
+                self.traces.prune(time.time())
                 await self.registrar.sweep(time.time())
             except Exception:  # noqa: BLE001 — the store may be away; try again next round
                 log.warning("binding sweep failed", exc_info=True)
@@ -208,6 +213,8 @@ class Engine:
         self.calls.on_cancel(request, peer, transaction, invite)
 
     async def _register(self, request: Request, peer: Peer, transaction: ServerTransaction) -> None:
+        stats = self.registrar.stats
+        before = (stats.registrations, stats.unregistrations, stats.auth_failures)
         try:
             response = await self.registrar.handle(request, peer, time.time())
         except Exception:  # noqa: BLE001 — the store is away: never a 200 we could not keep
@@ -216,6 +223,30 @@ class Engine:
                 request, 503, "Service Unavailable", to_tag=_tag(request), headers=[("Retry-After", "5")]
             )
         self.respond(transaction, response)
+        changed = (stats.registrations, stats.unregistrations, stats.auth_failures) != before
+        if changed or response.status not in (200, 401):
+            self.report_trace("register", request, f"{response.status} {response.reason}")
+
+    def report_trace(self, kind: str, request: Request, outcome: str, trunk_id: int | None = None) -> None:
+        """Reports the exchange of `request`'s Call-ID as a trace (first registrations, failures, calls)."""
+        username = _claimed_username(request)
+        if trunk_id is None and username:
+            trunk = self.config.by_username.get(username)
+            trunk_id = trunk.id if trunk else None
+        local = "{}:{}".format(*self.transports.local_addresses.get("udp", ("", 0)))
+        messages = tuple(m.as_dict(local) for m in self.traces.take(request.call_id))
+        if messages:
+            self.sink.emit(
+                ev.SipTraceRecorded(
+                    kind=kind,
+                    call_id=request.call_id,
+                    trunk_id=trunk_id,
+                    username=username,
+                    outcome=outcome,
+                    messages=messages,
+                    at=time.time(),
+                )
+            )
 
     def options_response(self, request: Request) -> Response:
         return make_response(
@@ -236,6 +267,15 @@ class Engine:
                 response, headers=response.headers.with_added("Server", self.settings.server_header)
             )
         self.stack.respond(transaction, response)
+
+
+def _claimed_username(request: Request) -> str:
+    value = request.headers.get("Authorization") or ""
+    start = value.find('username="')
+    if start < 0:
+        return ""
+    start += len('username="')
+    return value[start : value.find('"', start)][:128]
 
 
 def _tag(request: Request) -> str:

@@ -96,6 +96,26 @@ def decode(data: dict[str, Any]) -> EngineEvent:
     cls = EngineEvent.registry[data.pop("type")]
     known = {f.name for f in fields(cls)}
     values = {k: v for k, v in data.items() if k in known}
-    if "warnings" in values:
-        values["warnings"] = tuple(values["warnings"])
+    for name in ("warnings", "messages"):
+        if name in values:
+            values[name] = tuple(values[name])
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class SipTraceRecorded(EngineEvent):
+    """The SIP messages of one REGISTER exchange or one call, as seen on the wire.
+
+    `messages` are dicts: at (epoch s), direction ("in"/"out"), transport, src, dst ("ip:port"),
+    text (the message, latin-1 decoded so every byte survives). `trunk_id` may be None for a
+    REGISTER whose username matches no trunk; `username` is then what it claimed.
+    """
+
+    kind: str  # "register" | "call"
+    call_id: str
+    trunk_id: int | None
+    username: str
+    outcome: str  # e.g. "registered", "403 Forbidden", "answered", "transferred"
+    messages: tuple[dict, ...]
+    at: float
+    event_id: str = field(default_factory=_new_id)

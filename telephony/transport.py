@@ -100,6 +100,8 @@ class Transports:
         self._ids = itertools.count(1)
         self._sweeper: asyncio.Task | None = None
         self.local_addresses: dict[str, tuple[str, int]] = {}
+        # Sees every message in and out (direction, bytes, peer): SIP traces for support.
+        self.tap: Callable[[str, bytes, Peer], None] | None = None
 
     # --- listening -----------------------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class Transports:
 
     def send(self, data: bytes, peer: Peer) -> bool:
         """Sends to a peer; False when a stream peer's connection is gone (nothing is dialled)."""
+        if self.tap is not None:
+            self.tap("out", data, peer)
         if peer.transport == "udp":
             if self._udp_default is None:
                 return False
@@ -188,6 +192,8 @@ class Transports:
         peer = Peer("udp", address[0], address[1])
         if data in (b"\r\n\r\n", b"\r\n") or not data.strip():
             return  # NAT keep-alive datagrams (RFC 5626 §3.5.2 uses STUN; many PBXs send CRLF)
+        if self.tap is not None:
+            self.tap("in", data, peer)
         try:
             message = parse_message(data, limits=self.settings.limits)
         except MalformedMessage as error:
@@ -316,6 +322,8 @@ class _StreamConnection(asyncio.Protocol):
         elif isinstance(item, InvalidMessage):
             self.owner._rejected(item.error, self.peer)
         elif isinstance(item, Request | Response):
+            if self.owner.tap is not None:
+                self.owner.tap("in", item.to_bytes(), self.peer)
             self.owner._deliver(item, self.peer)
 
     def write(self, data: bytes) -> None:
