@@ -472,6 +472,8 @@ _FIELDS = frozenset(Request.__dataclass_fields__)  # the rest of __dict__ is par
 
 
 def _same_address(host: str, ip: str) -> bool:
+    if host == ip:
+        return True  # the common case, decided without parsing either address
     try:
         return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(ip.strip("[]"))
     except ValueError:

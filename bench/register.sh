@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Authenticated REGISTER throughput: our engine against Kamailio, same machine, same run, same sipp
+# scenario and users (../shared/bench/kamailio-anchor/). Prints, for ours, the highest rate with 0 failed
+# and 0 retransmitted registrations, the p99 response time at that rate and the engines' CPU, then
+# Kamailio's figure, and last:  register ours=N/s kamailio=M/s ratio=R
+#
+#   bench/register.sh [RATES (default 1000,2000,3000,3500,4000)] [SECONDS per step (default 20)]
+#   env: ENGINES (sipserver processes sharing the port with SO_REUSEPORT, default 2), PORT (5090),
+#        ANCHOR (the anchor folder), BENCH_DATABASE_URL, BENCH_REDIS_URL, SKIP_KAMAILIO=1
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+rates=${1:-1000,2000,3000,3500,4000}
+duration=${2:-20}
+ENGINES=${ENGINES:-2}
+PORT=${PORT:-5090}
+ANCHOR=${ANCHOR:-$root/../shared/bench/kamailio-anchor}
+export DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/smartalex_bench}
+export REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/12}
+export DJANGO_SETTINGS_MODULE=smartalex.settings.dev LOG_LEVEL=WARNING
+py=$root/.venv/bin/python
+out=$(mktemp -d /tmp/register-bench.XXXX)
+cd "$root"
+
+psql "${DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='${DATABASE_URL##*/}'" | grep -q 1 ||
+  psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${DATABASE_URL##*/}"
+$py manage.py migrate -v0
+$py bench/make_trunks.py --count 1000 --user-prefix user --pass-prefix benchpassword
+$py -c "import redis; redis.Redis.from_url('$REDIS_URL').flushdb()"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+for i in $(seq 1 "$ENGINES"); do
+  $py manage.py sipserver --host 127.0.0.1 --port "$PORT" --tls-port 0 >"$out/engine$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 1 60); do grep -q ready "$out/engine$ENGINES.log" 2>/dev/null && break; sleep 0.5; done
+
+cpu_ticks() { local t=0; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+ticks_before=$(cpu_ticks); wall_before=$(date +%s.%N)
+OUT_DIR=$out/ours SIP_TARGET=127.0.0.1:$PORT USER_PREFIX=user PASS_PREFIX=benchpassword \
+  bash "$ANCHOR/run.sh" "$rates" "$duration" | tee "$out/ours.txt"
+ticks_after=$(cpu_ticks); wall_after=$(date +%s.%N)
+ours=$(awk '/highest clean rate/ {print $(NF-1)}' "$out/ours.txt")
+cpu=$(python3 -c "print(round(100*($ticks_after-$ticks_before)/$(getconf CLK_TCK)/($wall_after-$wall_before)))")
+
+# p99 response time at the best clean rate (or the lowest rate tried), from sipp's per-call RTT file.
+probe_rate=$([ "${ours:-0}" -gt 0 ] && echo "$ours" || echo "${rates%%,*}")
+(cd "$out/ours" && sipp "127.0.0.1:$PORT" -sf reg_auth.xml -inf users.csv -i 127.0.0.1 -p 5081 \
+  -m $((probe_rate * 10)) -r "$probe_rate" -nostdin -trace_rtt -rtt_freq 1 -buff_size 4194304 >/dev/null 2>&1 || true)
+p99=$(python3 - "$out/ours" <<'PY'
+import glob, sys
+values = []
+for path in glob.glob(sys.argv[1] + "/*_rtt.csv"):
+    for line in open(path).read().splitlines()[1:]:
+        parts = line.split(";")
+        if len(parts) > 2 and parts[2].strip():
+            values.append(float(parts[2]))
+values.sort()
+print(f"{values[int(len(values) * 0.99) - 1]:.1f}" if values else "n/a")
+PY
+)
+cleanup; pids=()
+echo "ours: highest clean rate ${ours:-0} REGISTER/s with $ENGINES engine processes; p99 response ${p99} ms" \
+  "at $probe_rate/s; engines' CPU ${cpu}% of one core over the ramp"
+
+if [ "${SKIP_KAMAILIO:-0}" = 1 ]; then
+  kam=0
+else
+  OUT_DIR=$out/kamailio bash "$ANCHOR/run.sh" "$rates" "$duration" | tee "$out/kamailio.txt"
+  kam=$(awk '/highest clean rate/ {print $(NF-1)}' "$out/kamailio.txt")
+fi
+ratio=$(python3 -c "print(round(${ours:-0}/${kam:-0}, 2) if ${kam:-0} else 'n/a')")
+echo "register ours=${ours:-0}/s kamailio=${kam:-0}/s ratio=$ratio"
