@@ -193,3 +193,14 @@ def test_expired_bindings_are_swept_and_reported(h):
     h.now += 61
     assert asyncio.run(h.registrar.sweep(h.now)) == 1
     assert isinstance(h.events[-1], ev.TrunkExpired)
+
+
+def test_refreshes_within_the_report_interval_send_one_event(h):
+    h.register_with_password()
+    for _ in range(5):
+        h.now += 5
+        assert h.register_with_password().status == 200
+    assert [type(e).__name__ for e in h.events] == ["TrunkRegistered"]
+    h.now += 31
+    h.register_with_password()
+    assert [type(e).__name__ for e in h.events] == ["TrunkRegistered", "TrunkRefreshed"]
