@@ -256,6 +256,7 @@ class Registrar:
                 )
             return
         self.stats.registrations += 1
+        self._refresh_reported[trunk.id] = now
         self.emit(
             ev.TrunkRegistered(
                 trunk_id=trunk.id,
