@@ -193,7 +193,15 @@ class Registrar:
                 )
             updates.append((contact, min(expires, self.settings.max_expires)))
         was_registered = bool(known)
-        changed_source = any(b.source_ip != peer.ip or b.source_port != peer.port for b in known.values())
+        # A refresh re-registers contacts we already have from the same address; a new contact,
+        # or one that moved (NAT rebinding, PBX restart), is news for the portal.
+        changed_source = any(
+            (previous := known.get(str(contact.uri))) is None
+            or previous.source_ip != peer.ip
+            or previous.source_port != peer.port
+            for contact, expires in updates
+            if expires
+        )
         for contact, expires in updates:
             uri = str(contact.uri)
             if expires == 0:

@@ -204,3 +204,11 @@ def test_refreshes_within_the_report_interval_send_one_event(h):
     h.now += 31
     h.register_with_password()
     assert [type(e).__name__ for e in h.events] == ["TrunkRegistered", "TrunkRefreshed"]
+
+
+def test_a_stale_second_contact_does_not_make_every_refresh_news(h):
+    h.register_with_password(contact="<sip:pbx@203.0.113.5:5062>")
+    h.register_with_password(contact="<sip:pbx@203.0.113.5:5060>")
+    h.now += 40
+    h.register_with_password(contact="<sip:pbx@203.0.113.5:5060>")
+    assert [type(e).__name__ for e in h.events] == ["TrunkRegistered", "TrunkRegistered", "TrunkRefreshed"]
