@@ -181,3 +181,14 @@ def test_manage_py_sipserver_answers_sipp(transactional_db):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_sipcheck_command_reports_a_live_engine_and_a_dead_port(server):
+    from django.core.management import CommandError, call_command
+
+    call_command("sipcheck", host="127.0.0.1", port=server.udp[1], timeout=3)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_port = unused.getsockname()[1]
+    with pytest.raises(CommandError):
+        call_command("sipcheck", host="127.0.0.1", port=dead_port, timeout=0.5)
