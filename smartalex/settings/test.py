@@ -24,3 +24,4 @@ CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/13"
 # Several test runs on one machine (developers working side by side) each take their own database.
 if os.environ.get("TEST_DB_SUFFIX"):
     DATABASES["default"]["TEST"] = {"NAME": f"test_smartalex_{os.environ['TEST_DB_SUFFIX']}"}  # noqa: F405
+SIP_METRICS_PORT = 0  # engines started by tests do not bind the metrics port
