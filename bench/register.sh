@@ -67,7 +67,7 @@ multi_best=0
 for rate in ${rates//,/ }; do
   stat=$out/multi_$rate.csv
   (cd "$out/ours" && timeout $((duration * 3 + 30)) sipp "127.0.0.1:$PORT" -sf reg_auth.xml -inf users.csv \
-    -i 127.0.0.1 -t un -m $((rate * duration)) -r "$rate" -nostdin -trace_stat -stf "$stat" -fd 1 \
+    -i 127.0.0.1 -t un -max_socket 5000 -m $((rate * duration)) -r "$rate" -nostdin -trace_stat -stf "$stat" -fd 1 \
     -buff_size 4194304 -max_recv_loops 10000 -max_sched_loops 10000 >/dev/null 2>&1 || true)
   read -r ok failed retrans < <(python3 - "$stat" <<'PY'
 import csv, sys
