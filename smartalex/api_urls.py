@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("trunks.api_urls")),
     path("", include("extensions.api_urls")),
     path("", include("smartalex.agents.api_urls")),
+    path("", include("calls.api_urls")),
 ]

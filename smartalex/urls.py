@@ -13,5 +13,7 @@ urlpatterns = [
     path("", include("trunks.urls")),
     path("", include("extensions.urls")),
     path("agents/", include("smartalex.agents.urls")),
+    path("", include("support.urls")),
+    path("", include("calls.urls")),
     path("", include("smartalex.tenancy.urls")),
 ]

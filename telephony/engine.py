@@ -21,6 +21,7 @@ from pathlib import Path
 
 from telephony import events as ev
 from telephony.abuse import AbuseGuard, AbuseSettings, Verdict
+from telephony.calls import CallHandler, CallSettings
 from telephony.config import ConfigWatcher, EngineConfig
 from telephony.event_sink import EventSink
 from telephony.location import GroupCommit, LocationStore
@@ -56,6 +57,7 @@ class EngineSettings:
     sweep_interval: float = 5.0
     heartbeat_interval: float = 5.0
     server_header: str = "SmartAlex Voice"
+    calls: CallSettings | None = None  # None: CallSettings.from_django()
 
 
 class Engine:
@@ -91,7 +93,7 @@ class Engine:
         )
         self.traces = TraceBuffer()
         self.transports.tap = self.traces.observe
-        self.calls = None  # the call handler plugs in here (telephony/calls.py)
+        self.calls = CallHandler(self, settings.calls or CallSettings.from_django())
         self.counters = {"requests": 0, "responses": 0, "dropped": 0, "parse_errors": 0, "options": 0}
         self._tasks: list[asyncio.Task] = []
         self.node = f"{socket.gethostname()}:{os.getpid()}"
@@ -118,6 +120,7 @@ class Engine:
                 (s.tls_cert, s.tls_key) if s.tls_cert else ensure_self_signed(s.var_dir / "tls", s.realm)
             )
             await self.transports.listen_tls(s.host, s.tls_port, server_context(cert, key))
+        await self.calls.start()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(coro)
@@ -128,10 +131,14 @@ class Engine:
                 self._beat_forever(),
             )
         ]
+        from telephony.metrics import serve_engine_metrics  # Prometheus on 127.0.0.1:SIP_METRICS_PORT
+
+        self._tasks.append(loop.create_task(serve_engine_metrics(self)))
         log.info("sipserver %s listening: %s", self.node, self.transports.local_addresses)
         return dict(self.transports.local_addresses)
 
     async def stop(self) -> None:
+        await self.calls.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -119,3 +119,74 @@ class SipTraceRecorded(EngineEvent):
     messages: tuple[dict, ...]
     at: float
     event_id: str = field(default_factory=_new_id)
+
+
+# --- calls (telephony/calls) ------------------------------------------------------------------
+# Every call event carries `call_ref` (the engine's id for the call, unique across engines) and
+# the workspace and trunk, so the worker can create the record from whichever event it sees
+# first (batches may be applied out of order when several workers run). Times are epoch seconds.
+
+
+@dataclass(frozen=True)
+class CallStarted(EngineEvent):
+    """An INVITE for a DID of `trunk_id` was accepted for routing (or rejected right after)."""
+
+    call_ref: str
+    tenant_id: int
+    trunk_id: int
+    sip_call_id: str
+    did: str
+    caller: str  # the caller's number or user, from P-Asserted-Identity or From
+    caller_name: str
+    agent_id: int | None
+    at: float  # the INVITE arrived
+    event_id: str = field(default_factory=_new_id)
+
+
+@dataclass(frozen=True)
+class CallAnswered(EngineEvent):
+    call_ref: str
+    tenant_id: int
+    trunk_id: int
+    codec: str  # PCMU | PCMA | G722
+    at: float
+    event_id: str = field(default_factory=_new_id)
+
+
+@dataclass(frozen=True)
+class CallTransferred(EngineEvent):
+    """The end of one transfer attempt: `status` is the PBX's final answer (the REFER's
+    response, the last NOTIFY's sipfrag, or the bridged INVITE's final response); 408 when the
+    PBX never reported. `method` is "refer" or "bridge"."""
+
+    call_ref: str
+    tenant_id: int
+    trunk_id: int
+    target: str  # the extension
+    method: str
+    accepted: bool
+    status: int | None
+    reason: str
+    requested_at: float  # the agent asked for the transfer
+    sent_at: float | None  # REFER (or bridged INVITE) sent
+    ringing_at: float | None  # the PBX reported 180/183 for the target
+    at: float
+    event_id: str = field(default_factory=_new_id)
+
+
+@dataclass(frozen=True)
+class CallEnded(EngineEvent):
+    """`outcome`: see calls.models.CallOutcome. `sip_status` is our final answer to the INVITE
+    when the call was rejected (404, 480, 503…) or 487 when the caller cancelled."""
+
+    call_ref: str
+    tenant_id: int
+    trunk_id: int
+    outcome: str
+    sip_status: int | None
+    reason: str
+    dtmf: str  # every digit the caller keyed, in order
+    understanding: dict | None  # the receptionist's Understanding.as_dict()
+    hangup_reason: str  # why we hung up, if we did (silence_timeout, max_call_duration, ...)
+    at: float
+    event_id: str = field(default_factory=_new_id)

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "trunks",
     "extensions",
     "telephony",
+    "support",
+    "calls",
 ]
 
 MIDDLEWARE = [
@@ -148,7 +150,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "support-traces-prune": {"task": "support.tasks.traces_prune", "schedule": 3600.0},
+    "support-alerts-sweep": {"task": "support.tasks.alerts_sweep", "schedule": 60.0},
+    "extensions-directory-imports-prune": {
+        "task": "extensions.tasks.directory_imports_prune",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Auth
 AUTHENTICATION_BACKENDS = [
@@ -220,6 +229,14 @@ RTP_PORT_MIN = env_int("RTP_PORT_MIN", 10000)
 RTP_PORT_MAX = env_int("RTP_PORT_MAX", 60000)
 # An engine that has not beaten for this long is reported as down by /healthz.
 SIPSERVER_HEARTBEAT_SECONDS = 5
+
+# --- Support and trunk health (support/)
+SIP_TRACE_RETENTION_DAYS = env_int("SIP_TRACE_RETENTION_DAYS", 7)
+TRUNK_ALERT_DOWN_MINUTES = env_int("TRUNK_ALERT_DOWN_MINUTES", 10)
+# /metrics on the web app answers only with `Authorization: Bearer <token>`; empty = disabled (404).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# The engine's Prometheus endpoint, always on 127.0.0.1 (scraped by a local agent); 0 = off.
+SIP_METRICS_PORT = env_int("SIP_METRICS_PORT", 9102)
 
 LOGGING = {
     "version": 1,
