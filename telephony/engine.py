@@ -109,10 +109,7 @@ class Engine:
         restored = await self.registrar.warm(time.time())
         log.info("restored %d bindings from the location store", restored)
         s = self.settings
-        await self.transports.listen_udp(s.host, s.port)
-        await self.transports.listen_tcp(
-            s.host, self.transports.local_addresses["udp"][1] if s.port == 0 else s.port
-        )
+        await self.transports.listen_udp_and_tcp(s.host, s.port)
         if s.tls_port is not None:
             from telephony.tls import ensure_self_signed, server_context
 

@@ -126,6 +126,27 @@ class Transports:
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
         return await self._listen_stream("tcp", host, port, None)
 
+    async def listen_udp_and_tcp(self, host: str, port: int, attempts: int = 8) -> tuple[str, int]:
+        """UDP and TCP on one port number. With port 0 (tests, dev) the kernel picks the UDP port,
+        and on a busy machine an outgoing TCP connection may already hold that number: then let
+        go of the UDP socket and draw again."""
+        for attempt in range(attempts):
+            address = await self.listen_udp(host, port)
+            try:
+                await self.listen_tcp(host, address[1])
+                return address
+            except OSError:
+                if port != 0 or attempt == attempts - 1:
+                    raise
+                self._forget_udp(address)
+        raise AssertionError("unreachable")
+
+    def _forget_udp(self, address: tuple[str, int]) -> None:
+        transport = self._udp.pop(address)
+        if self._udp_default is transport:
+            self._udp_default = next(iter(self._udp.values()), None)
+        transport.close()
+
     async def listen_tls(self, host: str, port: int, context: ssl.SSLContext) -> tuple[str, int]:
         return await self._listen_stream("tls", host, port, context)
 

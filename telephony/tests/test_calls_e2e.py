@@ -8,7 +8,6 @@ Events are checked in the engine's in-memory list; test_calls_records.py takes t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import pytest
@@ -58,26 +57,16 @@ def trunk(tenant) -> SipTrunk:
 
 
 def start_engine(tmp_path, *, celery: bool = False, **calls) -> EngineThread:
-    """An engine on the test database. Its UDP port comes from the kernel and TCP then binds the
-    same number, which a client connection of this busy machine may hold: try another port."""
+    """An engine on the test database, with the DTMF agent unless a test asks otherwise."""
     settings = CallSettings(**{"agent_mode": "dtmf", "rtp_port_min": 31000, "rtp_port_max": 31999, **calls})
-    for attempt in range(5):
-        var_dir = tmp_path / f"engine{attempt}"
-        var_dir.mkdir(exist_ok=True)
-        thread = EngineThread(
-            var_dir,
-            load=load_config_closing_connection,
-            read_version=config_version,
-            tls=False,
-            celery=celery,
-            settings={"calls": settings},
-        )
-        try:
-            return thread.start()
-        except OSError:
-            with contextlib.suppress(Exception):
-                thread.stop()
-    raise RuntimeError("no free port pair for the engine")
+    return EngineThread(
+        tmp_path,
+        load=load_config_closing_connection,
+        read_version=config_version,
+        tls=False,
+        celery=celery,
+        settings={"calls": settings},
+    ).start()
 
 
 @pytest.fixture

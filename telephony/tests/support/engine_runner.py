@@ -73,6 +73,9 @@ class EngineThread:
     def stop(self) -> None:
         if self.engine is not None:
             self.call(self.engine.stop())
+        # A configuration load still running in a worker thread would hold table locks while the
+        # test's database flush truncates them (PostgreSQL reports a deadlock): wait for it.
+        self.call(self.loop.shutdown_default_executor())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
