@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("SMARTALEX_VAR_DIR", BASE_DIR / "var"))
@@ -137,6 +138,8 @@ else:
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
+        # The default 1 s poll alone would break the "Registered within a second" promise.
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
     # The embedded stores are plain folders; they must exist before any process uses them.
@@ -225,6 +228,20 @@ SIP_PORT = env_int("SIP_PORT", 5060)
 SIP_TLS_PORT = env_int("SIP_TLS_PORT", 5061)
 SIP_TLS_CERT = os.environ.get("SIP_TLS_CERT", "")
 SIP_TLS_KEY = os.environ.get("SIP_TLS_KEY", "")
+# Engine processes behind the SIP port (`sipserver --workers`); production defaults to one per CPU.
+SIP_WORKERS = env_int("SIP_WORKERS", 1)
+# The digest challenges the registrar offers, in this order (RFC 8760 lets the server order them;
+# most PBXs answer the first). Peers known to break on SHA-256 get MD5 alone whatever this says
+# (USER_AGENT_QUIRKS in telephony/registrar.py).
+SIP_DIGEST_ALGORITHMS = tuple(a.upper() for a in env_list("SIP_DIGEST_ALGORITHMS", "MD5,SHA-256"))
+if (
+    not SIP_DIGEST_ALGORITHMS
+    or not set(SIP_DIGEST_ALGORITHMS) <= {"MD5", "SHA-256"}
+    or len(set(SIP_DIGEST_ALGORITHMS)) != len(SIP_DIGEST_ALGORITHMS)
+):
+    raise ImproperlyConfigured(
+        f"SIP_DIGEST_ALGORITHMS must list MD5 and/or SHA-256, each once: {SIP_DIGEST_ALGORITHMS!r}"
+    )
 RTP_PORT_MIN = env_int("RTP_PORT_MIN", 10000)
 RTP_PORT_MAX = env_int("RTP_PORT_MAX", 60000)
 # An engine that has not beaten for this long is reported as down by /healthz.

@@ -68,9 +68,11 @@ def test_status_partial_updates_live(owner_client, trunk):
     partial = owner_client.get(url, **HTMX).content.decode()
     assert (
         'data-state="unreachable"' in partial
-        and 'hx-trigger="every 2s"' in partial
+        and 'hx-trigger="every 500ms"' in partial  # not registered: poll fast, to flip within 1 s
         and "<html" not in partial
     )
+    set_registered(trunk)
+    assert 'hx-trigger="every 2s"' in owner_client.get(url, **HTMX).content.decode()
 
 
 def test_history_partial(owner_client, trunk):
