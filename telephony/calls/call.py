@@ -74,6 +74,8 @@ class BridgeLeg:
     invite: Request
     dialog: Dialog
     media: RtpSession
+    session_id: int
+    session_version: int = 1
 
 
 @dataclass
@@ -249,24 +251,41 @@ class Call:
         self._end("transferred" if transferred else "caller_hung_up")
         self._bye_all(skip=dialog)
 
-    def reinvite(self, request: Request, transaction: ServerTransaction) -> None:
-        """Hold, unhold or a media move: answer with our current SDP (same port and codec)."""
-        if self.media is None or self.is_over:
+    def reinvite(
+        self, request: Request, transaction: ServerTransaction, dialog: Dialog | None = None
+    ) -> None:
+        """Hold, unhold or a media move, from the caller or from the bridged extension: answer
+        for that leg with its own port and the codec in use; on hold our stream stops."""
+        bridge = self.bridge if self.bridge is not None and dialog is self.bridge.dialog else None
+        media = bridge.media if bridge is not None else self.media
+        if media is None or self.is_over:
             self._respond(transaction, make_response(request, 481))
             return
         try:
             offer = parse_sdp(request.body) if request.body else None
             if offer is None:
                 raise PeerError("re-INVITE without an offer", status=488)
-            self.session_version += 1
             address = self.handler.media_address(self.peer)
-            answer = self._answer_sdp(offer, address, port=self.media.local_address[1])
+            if bridge is not None:
+                bridge.session_version += 1
+                answer = build_answer(
+                    offer,
+                    local_address=address,
+                    local_port=media.local_address[1],
+                    session_id=bridge.session_id,
+                    session_version=bridge.session_version,
+                    preferences=(self.codec_name,),
+                )
+            else:
+                self.session_version += 1
+                answer = self._answer_sdp(offer, address, port=media.local_address[1])
         except PeerError as error:
             self._respond(transaction, make_response(request, error.status, error.reason))
             return
         remote = _media_remote(answer)
-        if remote is not None and remote != self.media.remote:
-            self.media.set_remote(remote)
+        if remote is not None and remote != media.remote:
+            media.set_remote(remote)
+        media.set_sending(answer.audio.direction.sends)
         self._respond(
             transaction,
             make_response(

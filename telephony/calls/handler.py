@@ -196,7 +196,7 @@ class CallHandler:
                 self._respond(transaction, make_response(request, 200))
                 call.remote_bye(dialog)
             case "INVITE":
-                call.reinvite(request, transaction)
+                call.reinvite(request, transaction, dialog)
             case "NOTIFY":
                 progress, answer = answer_refer_notify(request)
                 self._respond(transaction, answer)

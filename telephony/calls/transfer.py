@@ -141,7 +141,7 @@ async def _bridge(call: Call, record: TransferRecord) -> TransferOutcome:
         media.set_remote((audio.remote_address, audio.remote_port))
     except PeerError:
         pass  # no usable SDP: symmetric RTP still latches on the extension's first packet
-    call.bridge = BridgeLeg(invite=invite, dialog=dialog, media=media)
+    call.bridge = BridgeLeg(invite=invite, dialog=dialog, media=media, session_id=call.session_id + 1)
     handler.register_dialog(dialog, call)
     return _finish(call, record, accepted=True, status=response.status, reason=response.reason)
 

@@ -149,6 +149,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._scheduled_for = 0.0
         self._open_sockets = 0
         self._closed = False
+        self._sends = True
 
     # --- starting and closing ------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._pacer = Pacer(
             self.codec, start_time=loop.time(), dtmf_payload_type=self.dtmf_payload_type, rng=self._rng
         )
+        self._pacer.set_muted(not self._sends)
         self._schedule(self._pacer.next_deadline())
 
     async def _bind_from(
@@ -241,6 +243,12 @@ class RtpSession(asyncio.DatagramProtocol):
         """A new SDP address (re-INVITE): send there and learn the source again."""
         self.remote = remote
         self._latched = None
+
+    def set_sending(self, sends: bool) -> None:
+        """What the SDP lets us do: hold (sendonly/inactive offers, c=0.0.0.0) stops our stream."""
+        self._sends = sends
+        if self._pacer is not None:
+            self._pacer.set_muted(not sends)
 
     def play(self, pcm: bytes) -> asyncio.Future[bool]:
         """Queue PCM at the codec's sample rate. The future is True once the last frame is sent,

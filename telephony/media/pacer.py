@@ -75,6 +75,7 @@ class Pacer:
         self._finished: list[int] = []
         self._marker_pending = True
         self._was_playing = False
+        self._muted = False
 
     # --- what to send -------------------------------------------------------------------
 
@@ -113,6 +114,17 @@ class Pacer:
 
     # --- when ---------------------------------------------------------------------------
 
+    def set_muted(self, muted: bool) -> None:
+        """On hold (RFC 3264 §8.4) nothing is sent, but the clock and any playback run on, so
+        the agent never stalls; the first packet after it starts a new talkspurt (marker)."""
+        if self._muted and not muted:
+            self._marker_pending = True
+        self._muted = muted
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
     def next_deadline(self) -> float:
         if self._dtmf_packets:
             return self._dtmf_packets[0].send_at
@@ -125,7 +137,8 @@ class Pacer:
             if self._dtmf_packets:
                 if self._dtmf_packets[0].send_at > now:
                     return out
-                out.append(self._next_dtmf_packet())
+                if packet := self._next_dtmf_packet():
+                    out.append(packet)
                 continue
             deadline = self._slot_time(self._frame)
             if deadline > now:
@@ -138,7 +151,8 @@ class Pacer:
             if self._dtmf_requests:
                 self._start_dtmf(deadline)
                 continue
-            out.append(self._next_audio_packet())
+            if packet := self._next_audio_packet():
+                out.append(packet)
             self._frame += 1
 
     # --- internals ----------------------------------------------------------------------
@@ -201,6 +215,8 @@ class Pacer:
         )
 
     def _build(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> bytes:
+        if self._muted:
+            return b""  # not sent, so no sequence number used: the receiver sees no loss
         data = build_simple_rtp(payload_type, marker, self._sequence, timestamp, self.ssrc, payload)
         self._sequence = seq_add(self._sequence, 1)
         self.packets_sent += 1

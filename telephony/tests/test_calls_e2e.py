@@ -365,21 +365,58 @@ def test_hold_reinvite_info_dtmf_and_in_dialog_options(engine):
         pbx = await registered_pbx(engine)
         try:
             call = await pbx.call(DID)
+            await asyncio.sleep(0.3)
             hold = await pbx.reinvite(call, hold=True)
+            await asyncio.sleep(0.1)  # packets already in flight
+            before = call.media.stats.packets_received
+            await asyncio.sleep(0.5)
+            during_hold = call.media.stats.packets_received - before
             unhold = await pbx.reinvite(call, hold=False)
+            before = call.media.stats.packets_received
+            await asyncio.sleep(0.5)
+            after_unhold = call.media.stats.packets_received - before
             info = await pbx.info_digit(call, "1")
             options = await pbx.request(call.dialog.create_request("OPTIONS", via=pbx._via()))
             await asyncio.sleep(0.1)
             await pbx.bye(call)
-            return hold, unhold, info, options
+            return hold, unhold, info, options, during_hold, after_unhold
         finally:
             pbx.close()
 
-    hold, unhold, info, options = run(scenario())
+    hold, unhold, info, options, during_hold, after_unhold = run(scenario())
     assert hold.status == 200 and "a=recvonly" in hold.body.decode()
     assert unhold.status == 200 and "a=sendrecv" in unhold.body.decode()
+    # On hold the engine sends nothing (RFC 3264 §8.4); after unhold its 20 ms stream resumes.
+    assert during_hold == 0 and after_unhold >= 10
     assert info.status == 200 and options.status == 200
     assert wait_for(lambda: events_of(engine, "CallEnded"))[0]["dtmf"] == "1"
+
+
+def test_a_reinvite_from_the_bridged_extension_is_answered_for_that_leg(engine):
+    from telephony.sip.sdp import parse_sdp
+
+    async def scenario():
+        pbx = await registered_pbx(engine, TransferScript(refer_status=405))
+        try:
+            call = await pbx.call(DID)
+            await key(call, "102")
+            bridge_invite = await pbx.wait_for("INVITE")
+            await asyncio.sleep(0.3)
+            leg = pbx.bridged[0]
+            hold = await pbx.reinvite(leg, hold=True)
+            await pbx.bye(call)
+            return call, bridge_invite, hold
+        finally:
+            pbx.close()
+
+    call, bridge_invite, hold = run(scenario())
+    assert hold.status == 200
+    answer = parse_sdp(hold.body).media[0]
+    offered = parse_sdp(bridge_invite.body)
+    # Our port and session for the extension's leg, not the caller's.
+    assert answer.port == offered.media[0].port != call.media.remote[1]
+    assert parse_sdp(hold.body).origin.session_id == offered.origin.session_id
+    assert "a=recvonly" in hold.body.decode()
 
 
 def test_unregistered_pbx_is_challenged_then_authenticated(engine):

@@ -198,3 +198,20 @@ def test_dtmf_payload_type_is_configurable() -> None:
     p = pacer(dtmf_payload_type=96)
     p.send_dtmf("#")
     assert {pk.payload_type for _, pk in run(p, until=START + 0.3)} == {96, 0}
+
+
+def test_on_hold_nothing_is_sent_and_the_stream_resumes_as_a_new_talkspurt() -> None:
+    p = pacer()
+    before = run(p, until=START + 0.199)
+    p.set_muted(True)
+    p.play(sine(440, sample_rate=8000, seconds=0.1))  # a prompt during hold runs out unheard instead of waiting
+    held = run(p, until=START + 0.399)
+    p.set_muted(False)
+    after = [pk for t, pk in run(p, until=START + 0.599) if t >= START + 0.4]
+    assert len(before) == 10 and held == [] and len(after) == 10
+    # No sequence numbers spent while silent, so the receiver sees no loss; the timestamp
+    # jumps by the time on hold; the first packet back has the marker.
+    assert after[0].sequence == seq_add(before[-1][1].sequence, 1)
+    assert after[0].timestamp == ts_add(before[-1][1].timestamp, 160 * 11)
+    assert after[0].marker and not any(pk.marker for pk in after[1:])
+    assert p.pop_finished()  # the prompt finished while on hold
