@@ -113,7 +113,7 @@ class ConnectionDetails:
                 "max-calls",
                 "Concurrent calls",
                 str(self.max_concurrent_calls),
-                note="3CX: Number of SIM Calls",
+                note="Set the same limit on the PBX trunk (3CX calls it Number of SIM Calls)",
             ),
         ]
         return rows

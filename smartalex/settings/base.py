@@ -254,6 +254,8 @@ TRUNK_ALERT_DOWN_MINUTES = env_int("TRUNK_ALERT_DOWN_MINUTES", 10)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # The engine's Prometheus endpoint, always on 127.0.0.1 (scraped by a local agent); 0 = off.
 SIP_METRICS_PORT = env_int("SIP_METRICS_PORT", 9102)
+# External agent runtimes connect here (docs/external-agents.md).
+AGENT_WS_PORT = env_int("AGENT_WS_PORT", 8765)
 
 LOGGING = {
     "version": 1,

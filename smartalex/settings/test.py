@@ -25,3 +25,4 @@ CELERY_RESULT_BACKEND = "redis://127.0.0.1:6379/13"
 if os.environ.get("TEST_DB_SUFFIX"):
     DATABASES["default"]["TEST"] = {"NAME": f"test_smartalex_{os.environ['TEST_DB_SUFFIX']}"}  # noqa: F405
 SIP_METRICS_PORT = 0  # engines started by tests do not bind the metrics port
+AGENT_WS_PORT = None  # nor the external-agent WebSocket, unless a test asks for it

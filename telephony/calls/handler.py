@@ -68,7 +68,7 @@ class CallSettings:
             return cls(
                 rtp_port_min=settings.RTP_PORT_MIN,
                 rtp_port_max=settings.RTP_PORT_MAX,
-                agent_ws_port=getattr(settings, "AGENT_WS_PORT", 8765),
+                agent_ws_port=settings.AGENT_WS_PORT,
             )
         except Exception:  # noqa: BLE001 — no Django configured (a bare engine in a unit test)
             return cls()
