@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis
 from django.urls import reverse
 
 from calls.models import Call, CallOutcome
@@ -18,10 +17,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture
 def worker(tmp_path):
-    redis.Redis.from_url("redis://127.0.0.1:6379/13").delete("celery")
-    process = processes.start_celery_worker(tmp_path / "worker.log")
-    yield process
-    processes.stop(process)
+    with processes.private_celery_worker(tmp_path / "worker.log") as process:
+        yield process
 
 
 @pytest.fixture

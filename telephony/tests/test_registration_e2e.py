@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from telephony.config import load_config_closing_connection
 from telephony.tests.support import processes
@@ -26,12 +25,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture
 def worker(tmp_path):
-    # Drop queued tasks but not kombu's bindings: a producer that has declared the queue once
-    # does not declare it again, and a message without a binding is routed nowhere.
-    redis.Redis.from_url("redis://127.0.0.1:6379/13").delete("celery")
-    process = processes.start_celery_worker(tmp_path / "worker.log")
-    yield process
-    processes.stop(process)
+    with processes.private_celery_worker(tmp_path / "worker.log") as process:
+        yield process
 
 
 @pytest.fixture

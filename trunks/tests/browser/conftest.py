@@ -1,3 +1,3 @@
-from .peers import celery_queue, engine, new_page, pbx, worker
+from .peers import engine, new_page, pbx, worker
 
-__all__ = ["celery_queue", "engine", "new_page", "pbx", "worker"]
+__all__ = ["engine", "new_page", "pbx", "worker"]

@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from telephony.config import load_config_closing_connection
 from telephony.tests.support import processes
@@ -42,7 +39,6 @@ CHROMIUM_ARGS = [
 ]
 # Generous: two cores are shared by several test runs, and a worker may be busy starting up.
 TIMEOUT_MS = 20_000
-BROKER = "redis://127.0.0.1:6379/13"
 
 needs_peers = [
     pytest.mark.django_db(transaction=True),
@@ -77,64 +73,13 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-# --- Celery: a queue of our own ----------------------------------------------------------------
+# --- Celery: a worker on a queue of our own ------------------------------------------------------
 
 
 @pytest.fixture
-def celery_queue() -> Iterator[str]:
-    """Every task this test sends goes to a queue only its own worker reads.
-
-    The broker database is shared by everyone's test runs on the machine: on the default queue,
-    another run's worker would take our engine events and apply them to its own database.
-    """
-    from smartalex.celery import app
-
-    name = f"walkthrough-{uuid.uuid4().hex[:12]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = previous
-    redis.Redis.from_url(BROKER).delete(name, f"_kombu.binding.{name}")
-
-
-def start_worker(queue: str, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "w")  # noqa: SIM115 — lives as long as the worker
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "smartalex",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            queue,
-            "--hostname",
-            f"{queue}@%h",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=processes.ROOT,
-        env=processes.test_database_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-@pytest.fixture
-def worker(tmp_path, celery_queue) -> Iterator[subprocess.Popen]:
-    log = tmp_path / "worker.log"
-    process = start_worker(celery_queue, log)
-    # Measured figures start once the worker listens, not while Django is still importing.
-    ready = wait_for(lambda: process.poll() is not None or " ready." in log.read_text(), timeout=120)
-    assert ready and process.poll() is None, log.read_text()[-3000:]
-    yield process
-    processes.stop(process)
+def worker(tmp_path) -> Iterator[subprocess.Popen]:
+    with processes.private_celery_worker(tmp_path / "worker.log") as process:
+        yield process
 
 
 @pytest.fixture
