@@ -6,8 +6,9 @@
 - After `max_failures` authentication failures within `failure_window` seconds, a source is
   ignored for `ban_seconds` — unless a trunk whitelists it: a customer's PBX is never banned.
 
-Bans are shared between engines through `BanBook` (Redis in production); the in-memory table
-here is what the hot path reads.
+Bans are shared between engines through a `BanBook` (telephony/shared_state.py: Redis in
+production): the guard reports each ban it decides to `on_ban`, and adopts the others' with
+`merge_bans`. The in-memory table here is what the hot path reads.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ class AbuseGuard:
         settings: AbuseSettings | None = None,
         *,
         is_whitelisted: Callable[[str], bool] = lambda ip: False,
+        on_ban: Callable[[str, float], None] = lambda ip, until: None,
     ) -> None:
         self.settings = settings or AbuseSettings()
+        self.on_ban = on_ban  # (ip, until) for each ban decided here, not for merged ones
         self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_sources)
         self.is_whitelisted = lambda ip: self.is_trusted(ip) or is_whitelisted(ip)
         self.bans: dict[str, float] = {}  # ip → banned until
@@ -140,9 +143,16 @@ class AbuseGuard:
         if ip not in self.bans:
             self.counters["bans"] += 1
         self.bans[ip] = max(until, self.bans.get(ip, 0.0))
+        self.on_ban(ip, self.bans[ip])
 
     def merge_bans(self, bans: dict[str, float], now: float) -> None:
         """Adopts bans decided by other engines."""
         for ip, until in bans.items():
             if until > now and not self.is_whitelisted(ip):
                 self.bans[ip] = max(until, self.bans.get(ip, 0.0))
+
+    def forget_whitelisted(self) -> None:
+        """Lifts the bans of sources that a trunk now allows (call it on a configuration change):
+        a customer who adds their PBX's address after a run of wrong passwords is let in at once."""
+        for ip in [ip for ip in self.bans if self.is_whitelisted(ip)]:
+            del self.bans[ip]

@@ -2,8 +2,9 @@
 
 One `Engine` per `sipserver` process. Everything here runs on one asyncio loop; blocking work
 (database reads for configuration, Celery sends, the heartbeat) goes to threads. Several
-engines share a port with SO_REUSEPORT and share state only through the location store and
-the configuration database (DESIGN.md "Scaling out").
+engines share a port with SO_REUSEPORT and share state only through the location store, the
+security state beside it (nonce counts and bans: telephony/shared_state.py) and the
+configuration database (DESIGN.md "Scaling out").
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from telephony.config import ConfigWatcher, EngineConfig
 from telephony.event_sink import EventSink
 from telephony.location import GroupCommit, LocationStore
 from telephony.registrar import ALLOW, Registrar, RegistrarSettings
+from telephony.shared_state import BanSync, SharedSecurity, security_for
 from telephony.sip import digest
+from telephony.sip.errors import ParseError
 from telephony.sip.message import Request, Response, make_response, stamp_received
 from telephony.sip.transaction import ServerTransaction
 from telephony.sip.uas_checks import check_request
@@ -58,6 +61,7 @@ class EngineSettings:
     heartbeat_interval: float = 5.0
     server_header: str = "SmartAlex Voice"
     calls: CallSettings | None = None  # None: CallSettings.from_django()
+    digest_algorithms: tuple[str, ...] | None = None  # None: settings.SIP_DIGEST_ALGORITHMS
 
 
 class Engine:
@@ -69,6 +73,7 @@ class Engine:
         watcher: ConfigWatcher,
         sink: EventSink,
         heartbeat: Callable[[], None] | None = None,
+        security: SharedSecurity | None = None,
     ) -> None:
         self.settings = settings
         self.store = GroupCommit(store)
@@ -76,13 +81,24 @@ class Engine:
         self.sink = sink
         self.heartbeat = heartbeat
         self.guard = AbuseGuard(settings.abuse, is_whitelisted=lambda ip: self.config.is_whitelisted(ip))
-        secret = settings.nonce_secret or os.urandom(32)
+        # A trunk that starts allowing a banned address lets it in at once.
+        watcher.listeners.append(lambda _config: self.guard.forget_whitelisted())
+        nonces = digest.NonceFactory(settings.nonce_secret or os.urandom(32))
+        nc_store = digest.MemoryNonceCountStore(ttl=nonces.lifetime + nonces.clock_skew)
+        self.security = security or security_for(
+            store,
+            nonce_ttl=nonces.lifetime + nonces.clock_skew,
+            memory_counts=nc_store,
+        )
+        self.ban_sync = BanSync(self.guard, self.security.bans, interval=self.security.ban_sync_interval)
+        self.guard.on_ban = self.ban_sync.notify
         self.registrar = Registrar(
-            settings=RegistrarSettings(realm=settings.realm),
+            settings=RegistrarSettings(realm=settings.realm, algorithms=_digest_algorithms(settings)),
             config=lambda: self.watcher.current,
             store=self.store,
-            nonces=digest.NonceFactory(secret),
-            nc_store=digest.MemoryNonceCountStore(),
+            nonces=nonces,
+            nc_store=nc_store,
+            counts=self.security.counts,
             guard=self.guard,
             emit=sink.emit,
         )
@@ -126,6 +142,7 @@ class Engine:
                 self.sink.run(),
                 self._sweep_forever(),
                 self._beat_forever(),
+                self.ban_sync.run(),
             )
         ]
         from telephony.metrics import serve_engine_metrics  # Prometheus on 127.0.0.1:SIP_METRICS_PORT
@@ -145,6 +162,7 @@ class Engine:
         self.stack.close()
         await self.transports.close()
         await self.store.close()
+        self.security.close()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -273,13 +291,23 @@ class Engine:
         self.stack.respond(transaction, response)
 
 
+def _digest_algorithms(settings: EngineSettings) -> tuple[str, ...]:
+    if settings.digest_algorithms is not None:
+        return settings.digest_algorithms
+    from django.conf import settings as django_settings
+
+    return tuple(django_settings.SIP_DIGEST_ALGORITHMS)
+
+
 def _claimed_username(request: Request) -> str:
-    value = request.headers.get("Authorization") or ""
-    start = value.find('username="')
-    if start < 0:
+    """The digest username a request claims (not proven), for traces; "" when there is none."""
+    value = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
+    if not value:
         return ""
-    start += len('username="')
-    return value[start : value.find('"', start)][:128]
+    try:
+        return digest.parse_credentials(value).username[:128]
+    except ParseError:
+        return ""
 
 
 def _tag(request: Request) -> str:

@@ -5,7 +5,8 @@ trunks — never by From, To, Contact or Via, which the sender writes as it like
 record is the trunk itself (its username at SIP_DOMAIN): bindings are stored per trunk id.
 
 Answers (the product's troubleshooting guide tells customers to look for 401 and 403):
-- no credentials → 401 with MD5 and SHA-256 challenges;
+- no credentials → 401 with one challenge per algorithm in `SIP_DIGEST_ALGORITHMS` (MD5 and
+  SHA-256), or MD5 alone for a User-Agent known to break on SHA-256 (`USER_AGENT_QUIRKS`);
 - wrong password, unknown username and wrong realm → the *same* 403, so usernames cannot be
   probed (the reason goes to the trunk's status for the customer, and to support);
 - an authentic but expired nonce with the right password → 401 stale=true;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -40,6 +42,35 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
 DEFAULT_ALGORITHMS = ("MD5", "SHA-256")
 
 
+def parse_algorithms(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """'md5, sha-256' → ('MD5', 'SHA-256'); ValueError for an empty, unknown or repeated entry."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    algorithms = tuple(digest.canonical_algorithm(n) or "" for n in names if n.strip())
+    if not algorithms or "" in algorithms or len(set(algorithms)) != len(algorithms):
+        raise ValueError(f"digest algorithms must be MD5 and/or SHA-256, each once, not {value!r}")
+    return algorithms
+
+
+@dataclass(frozen=True)
+class UserAgentQuirk:
+    """Peers that fail on a standard offer, by User-Agent, as Kamailio and OpenSIPS deployments
+    keep them. The User-Agent identifies no one: the answer is the same whatever the username."""
+
+    user_agent: re.Pattern[str]  # matched at the start of the User-Agent header
+    algorithms: tuple[str, ...]  # what to offer them, among the configured ones
+    why: str
+
+
+USER_AGENT_QUIRKS: tuple[UserAgentQuirk, ...] = (
+    UserAgentQuirk(
+        re.compile(r"baresip v?(?:[0-2]\.|3\.(?:[0-9]|1[01])\.)", re.IGNORECASE),
+        ("MD5",),
+        "libre before 3.12 (baresip/re#1103) aborts the whole authentication with ENOSYS at a "
+        "SHA-256 challenge instead of answering the MD5 one (docs/interop.md)",
+    ),
+)
+
+
 @dataclass
 class RegistrarSettings:
     realm: str
@@ -48,6 +79,20 @@ class RegistrarSettings:
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
+    quirks: tuple[UserAgentQuirk, ...] = USER_AGENT_QUIRKS
+
+    def __post_init__(self) -> None:
+        self.algorithms = parse_algorithms(self.algorithms)
+
+    def algorithms_for(self, user_agent: str | None) -> tuple[str, ...]:
+        """The challenges to offer a peer: the configured ones, narrowed by a quirk of its
+        User-Agent (never to nothing: the operator's setting wins over the table)."""
+        if user_agent:
+            for quirk in self.quirks:
+                if quirk.user_agent.match(user_agent):
+                    narrowed = tuple(a for a in self.algorithms if a in quirk.algorithms)
+                    return narrowed or self.algorithms
+        return self.algorithms
 
 
 @dataclass
@@ -66,9 +111,12 @@ class Registrar:
     config: Callable[[], EngineConfig]
     store: LocationStore
     nonces: digest.NonceFactory
-    nc_store: digest.NonceCountStore
+    nc_store: digest.NonceCountStore  # what INVITE checks use (calls/handler.py), per engine
     guard: AbuseGuard
     emit: Callable[[ev.EngineEvent], None]
+    # REGISTER's replay check, shared by the engines of a deployment (telephony/shared_state.py);
+    # None: `nc_store`.
+    counts: digest.SharedNonceCountStore | None = None
     stats: RegistrarStats = field(default_factory=RegistrarStats)
     # Bindings this engine knows, to check Call-ID/CSeq without a store round trip and to
     # recognise INVITEs arriving on a registered flow.
@@ -95,15 +143,22 @@ class Registrar:
         except PeerError:
             return make_response(request, 400, "Malformed Authorization")
         trunk = self.config().by_username.get(creds.username)
-        result = digest.verify(
+        result = digest.authenticate(
             creds,
             method="REGISTER",
             realm=self.settings.realm,
             nonces=self.nonces,
-            nc_store=self.nc_store,
             now=now,
             ha1_lookup=lambda _user, algorithm: trunk.ha1(algorithm) if trunk is not None else None,
         )
+        if result.ok:
+            count = digest.nonce_count(creds)
+            if self.counts is not None:
+                accepted = await self.counts.accept(creds.nonce, count, now=now)
+            else:
+                accepted = self.nc_store.accept(creds.nonce, count, now=now)
+            if not accepted:
+                result = result.replayed()
         if not result.ok:
             return self._refuse(request, peer, trunk, result, now)
         if trunk.suspended:
@@ -112,8 +167,9 @@ class Registrar:
 
     def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
         self.stats.challenges += 1
+        algorithms = self.settings.algorithms_for(request.headers.get("User-Agent"))
         values = digest.build_challenges(
-            self.settings.realm, self.nonces.issue(now), stale=stale, algorithms=self.settings.algorithms
+            self.settings.realm, self.nonces.issue(now), stale=stale, algorithms=algorithms
         )
         return make_response(request, 401, to_tag=_tag(), headers=[("WWW-Authenticate", v) for v in values])
 

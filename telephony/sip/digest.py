@@ -3,8 +3,10 @@
 Server side: `NonceFactory` mints stateless nonces that every engine sharing the secret can
 check, `build_challenges` writes WWW-Authenticate/Proxy-Authenticate values,
 `parse_credentials` reads Authorization/Proxy-Authorization values and `verify` checks them
-against a stored HA1 (we never hold a password). Client side, for our own REGISTERs and probes:
-`parse_challenges` and `answer_challenge`.
+against a stored HA1 (we never hold a password) and a nonce-count store. Where that store is
+shared by several engines (a network round trip), `authenticate` does the rest and the caller
+awaits the count itself (`SharedNonceCountStore`). Client side, for our own REGISTERs and
+probes: `parse_challenges` and `answer_challenge`.
 
 Time is always an argument (`now`, seconds since the epoch: nonces travel between engines, so
 it must be wall-clock time, not a per-process monotonic clock).
@@ -13,6 +15,7 @@ it must be wall-clock time, not a per-process monotonic clock).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -170,10 +173,19 @@ class NonceCountStore(Protocol):
     """Replay protection: per nonce, the nonce count must strictly increase.
 
     Called only after the digest response proved right, so a peer without the password cannot
-    burn counts. The registrar may supply a shared (Redis) implementation.
+    burn counts.
     """
 
     def accept(self, nonce: str, nc: int, *, now: float) -> bool: ...
+
+
+class SharedNonceCountStore(Protocol):
+    """`NonceCountStore` for a store behind a network round trip (Redis, shared by every engine
+    of a deployment): the same contract, awaited, so the event loop keeps serving meanwhile.
+    Use it with `authenticate` and `AuthResult.replayed`; an error (store unreachable) propagates,
+    since accepting without the check could let a replay through."""
+
+    async def accept(self, nonce: str, nc: int, *, now: float) -> bool: ...
 
 
 class MemoryNonceCountStore:
@@ -405,6 +417,10 @@ _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 _REQUIRED = ("username", "realm", "nonce", "uri", "response")
 
 
+# Remembers the last values parsed: the registrar and then the engine's trace both read one
+# request's credentials, and the second read is then a dictionary lookup. `Credentials` is
+# immutable, so sharing one is safe; errors are not cached.
+@functools.lru_cache(maxsize=256)
 def parse_credentials(value: str) -> Credentials:
     """Parse an Authorization/Proxy-Authorization value; anything malformed is ParseError(400)."""
     stripped = value.strip(_SPACE)
@@ -470,6 +486,18 @@ class AuthResult:
     username: str
     algorithm: Algorithm | None = None
 
+    def replayed(self) -> AuthResult:
+        """This result once the nonce-count store refused the count."""
+        return AuthResult(
+            ok=False, reason=AuthFailure.REPLAY, stale=False, username=self.username, algorithm=self.algorithm
+        )
+
+
+def nonce_count(creds: Credentials) -> int:
+    """The count to check: without qop there is none, so the nonce is good for one request
+    (count 0), and the client pays one more round trip for the next."""
+    return creds.nc if creds.nc is not None else 0
+
 
 # Stand-ins for the HA1 of a user who does not exist (see `verify`). Random per process so no
 # response can be crafted against them; their value never decides anything anyway.
@@ -486,7 +514,24 @@ def verify(
     nc_store: NonceCountStore,
     now: float,
 ) -> AuthResult:
-    """Check credentials against the stored HA1 for (username, algorithm).
+    """`authenticate`, then the replay check against `nc_store`."""
+    result = authenticate(creds, method=method, ha1_lookup=ha1_lookup, realm=realm, nonces=nonces, now=now)
+    if result.ok and not nc_store.accept(creds.nonce, nonce_count(creds), now=now):
+        return result.replayed()
+    return result
+
+
+def authenticate(
+    creds: Credentials,
+    *,
+    method: str,
+    ha1_lookup: Callable[[str, str], str | None],
+    realm: str,
+    nonces: NonceChecker,
+    now: float,
+) -> AuthResult:
+    """Check credentials against the stored HA1 for (username, algorithm): everything `verify`
+    does but the replay check, which an `ok` result still needs (`nonce_count`, `replayed`).
 
     Unknown user: the response is still computed and compared, against a dummy HA1, so the
     work done, and with it the time taken, is the same as for a wrong password; the caller's
@@ -540,10 +585,6 @@ def verify(
         return AuthResult(
             ok=False, reason=AuthFailure.STALE_NONCE, stale=True, username=creds.username, algorithm=algorithm
         )
-    # Without qop there is no count: the nonce is good for one request (count 0), and the
-    # client pays one more round trip for the next.
-    if not nc_store.accept(creds.nonce, creds.nc if creds.nc is not None else 0, now=now):
-        return fail(AuthFailure.REPLAY, algorithm)
     return AuthResult(ok=True, reason=None, stale=False, username=creds.username, algorithm=algorithm)
 
 
