@@ -12,7 +12,8 @@ Readers (the call pages, /api/v1/calls, the support console and trunk health) ca
   confidence, heard_at/decided_at (loop seconds) and every turn;
 - `sip_call_id` is the INVITE's Call-ID: the key of the call's SIP trace (SipTraceRecorded).
 
-Calls to a number no trunk owns (404) have no record: they belong to no workspace.
+Calls to a number no trunk owns (404) have no record: they belong to no workspace. When the
+PBX of a known trunk sent it, the trunk's health names the number (`CallForUnknownDid`).
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ def _apply(record: Call, event: ev.EngineEvent) -> None:
         case ev.CallAnswered():
             record.codec, record.answered_at = event.codec, _when(event.at)
         case ev.CallTransferred():
+            requested = _when(event.requested_at)
+            if record.transfer_requested_at and requested and requested < record.transfer_requested_at:
+                return  # an earlier attempt applied late: the record keeps the last one
             record.transfer_target, record.transfer_method = event.target, event.method
             record.transfer_status, record.transfer_reason = event.status, event.reason
             record.transfer_requested_at = _when(event.requested_at)
@@ -61,6 +64,8 @@ def _apply(record: Call, event: ev.EngineEvent) -> None:
             record.transfer_ringing_at = _when(event.ringing_at)
             if record.outcome == CallOutcome.TRANSFER_FAILED and event.accepted:
                 record.outcome = CallOutcome.TRANSFERRED
+            elif record.ended_at is not None and not event.accepted:
+                record.outcome = _outcome(record, record.outcome)  # the end came in an earlier batch
         case ev.CallEnded():
             record.outcome = _outcome(record, event.outcome)
             record.sip_status, record.reason = event.sip_status, event.reason

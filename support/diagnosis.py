@@ -150,13 +150,15 @@ def diagnose(facts: TrunkFacts) -> list[Finding]:
             )
         )
     if facts.unknown_dids_called:
+        numbers = ", ".join(facts.unknown_dids_called)
+        several = len(facts.unknown_dids_called) > 1
         add(
             Finding(
                 Severity.ERROR,
-                "The PBX sent calls for numbers that are not on this trunk's DIDs list: "
-                + ", ".join(facts.unknown_dids_called)
-                + ".",
-                "Add those numbers to the trunk's DIDs, or fix the PBX inbound route.",
+                f"Calls arrive for {numbers}, which {'are not DIDs' if several else 'is not a DID'} of this "
+                "trunk: SmartAlex answers 404 Not Found and the caller hears nothing.",
+                f"Add {'them' if several else 'it'} under DIDs on the trunk's page; if "
+                f"{'they belong' if several else 'it belongs'} elsewhere, fix the PBX inbound route.",
                 "did_not_on_trunk",
             )
         )

@@ -7,20 +7,18 @@ nothing about the scraper. With no token configured the endpoint does not exist 
 from __future__ import annotations
 
 import hmac
-import logging
 
-from django.apps import apps
 from django.conf import settings
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from calls.models import Call, CallOutcome
+from telephony.events import TRANSFER_OUTCOMES, transfer_outcome
 from trunks.models import RegistrationState, SipTrunk
 
 from .models import TrunkAlert
-
-log = logging.getLogger("support.metrics")
 
 
 def _authorized(request: HttpRequest) -> bool:
@@ -42,20 +40,24 @@ def _trunk_states() -> dict[str, int]:
     )
 
 
-def _call_counts() -> tuple[dict[str, int], dict[str, int]] | None:
-    """Calls by outcome and transfers by outcome, once the calls app exists."""
-    try:
-        call_model = apps.get_model("calls", "Call")
-    except LookupError:
-        return None
-    try:
-        calls = dict(
-            call_model.objects.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n")
-        )
-    except Exception:  # noqa: BLE001 — a calls model of another shape: report without it
-        log.warning("calls metrics unavailable", exc_info=True)
-        return None
-    return calls, {}
+def _call_counts() -> dict[str, int]:
+    counts = dict.fromkeys(CallOutcome.values, 0)
+    counts.update(Call.objects.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n"))
+    return counts
+
+
+def _transfer_counts() -> dict[str, int]:
+    """Each call's last transfer attempt, by outcome (the record keeps the last attempt only)."""
+    counts = dict.fromkeys(TRANSFER_OUTCOMES, 0)
+    by_status = (
+        Call.objects.exclude(transfer_target="")
+        .values_list("transfer_status")
+        .annotate(n=Count("pk"))
+        .values_list("transfer_status", "n")
+    )
+    for status, n in by_status:  # a handful of distinct codes: classified here, not in SQL
+        counts[transfer_outcome(accepted=status is None or status < 300, status=status)] += n
+    return counts
 
 
 def _queue_depth() -> int | None:
@@ -80,11 +82,17 @@ def metrics_text() -> bytes:
         TrunkAlert.objects.filter(closed_at__isnull=True).values_list("kind").annotate(n=Count("pk"))
     ):
         alerts.labels(kind=kind).set(count)
-    counts = _call_counts()
-    if counts is not None:
-        calls = Gauge("smartalex_calls", "Recorded calls by outcome", ["outcome"], registry=registry)
-        for outcome, count in counts[0].items():
-            calls.labels(outcome=outcome).set(count)
+    calls = Gauge("smartalex_calls", "Recorded calls by outcome", ["outcome"], registry=registry)
+    for outcome, count in _call_counts().items():
+        calls.labels(outcome=outcome).set(count)
+    transfers = Gauge(
+        "smartalex_transfers",
+        "Recorded calls' last transfer attempt by outcome",
+        ["outcome"],
+        registry=registry,
+    )
+    for outcome, count in _transfer_counts().items():
+        transfers.labels(outcome=outcome).set(count)
     depth = _queue_depth()
     if depth is not None:
         Gauge("smartalex_celery_queue_depth", "Tasks waiting in the celery queue", registry=registry).set(

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.apps import apps
-from django.core.exceptions import FieldError, ObjectDoesNotExist
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from calls.models import Call
+from calls.presentation import call_transfer_outcome, outcome_in_words, transfer_in_words
 from smartalex.tenancy.models import Tenant
 from trunks.models import Did, RegistrationState, SipTrunk, TrunkEvent
 from trunks.presentation import sip_alg_suspected
@@ -27,6 +28,7 @@ AUTH_FAILING_WINDOW = timedelta(hours=1)
 FLAP_WINDOW = timedelta(minutes=15)
 FLAP_TRANSITIONS = 3
 FLAP_KINDS = ("registered", "expired", "unreachable")
+UNKNOWN_DID_WINDOW = timedelta(hours=24)
 
 CONSOLE_FILTERS = {
     "": "All",
@@ -163,7 +165,7 @@ def trunk_facts(*, trunk: SipTrunk, now: datetime | None = None) -> TrunkFacts:
     last_ok = events.filter(kind="registered").order_by("-at").values_list("at", flat=True).first()
     if last_ok is not None:
         failures = failures.filter(at__gt=last_ok)
-    calls = recent_calls(trunk=trunk) or []
+    calls = recent_calls(trunk=trunk)
     return TrunkFacts(
         suspended=trunk.is_suspended,
         state=status.state,
@@ -171,7 +173,8 @@ def trunk_facts(*, trunk: SipTrunk, now: datetime | None = None) -> TrunkFacts:
         uses_ip_whitelist=trunk.uses_ip_whitelist,
         ever_registered=status.registered_at is not None or last_ok is not None,
         recent_auth_failures=tuple(sorted({str((d or {}).get("reason", "")) for d in failures} - {""})),
-        sip_alg_suspected=sip_alg_suspected(contact=status.contact, source=status.source),
+        sip_alg_suspected=sip_alg_suspected(contact=status.contact, source=status.source)
+        or _engine_saw_sip_alg(events),
         trunk_transport=trunk.transport,
         registered_transport=status.transport if status.state == RegistrationState.REGISTERED else "",
         flapping=trunk_is_flapping(trunk=trunk, now=now),
@@ -183,7 +186,33 @@ def trunk_facts(*, trunk: SipTrunk, now: datetime | None = None) -> TrunkFacts:
         transfer_failure_codes=tuple(
             c.transfer_status for c in calls if c.transfer_status and c.transfer_status >= 300
         ),
+        unknown_dids_called=unknown_dids_called(trunk=trunk, now=now),
     )
+
+
+def _engine_saw_sip_alg(events: QuerySet[TrunkEvent]) -> bool:
+    """The registrar also reads the Via and every Contact: its warning on the latest
+    registration counts even when the stored Contact looks clean."""
+    latest = events.filter(kind="registered").order_by("-at").values_list("detail", flat=True).first()
+    return any("SIP ALG" in str(w) for w in (latest or {}).get("warnings", []))
+
+
+def unknown_dids_called(*, trunk: SipTrunk, now: datetime | None = None, limit: int = 5) -> tuple[str, ...]:
+    """Numbers the trunk's PBX sent calls for lately that are not (or not yet) its DIDs, newest
+    first: adding the number to the DIDs clears the finding at once."""
+    now = now or timezone.now()
+    rows = (
+        TrunkEvent.objects.filter(trunk=trunk, kind="call_not_routed", at__gte=now - UNKNOWN_DID_WINDOW)
+        .order_by("-at")
+        .values_list("detail", flat=True)[:200]
+    )
+    own = set(trunk.dids.values_list("number", flat=True))
+    found: list[str] = []
+    for detail in rows:
+        number = str((detail or {}).get("number", ""))
+        if number and number not in own and number not in found:
+            found.append(number)
+    return tuple(found[:limit])
 
 
 @dataclass(frozen=True)
@@ -225,39 +254,37 @@ def trunk_auth_failures(*, trunk: SipTrunk, limit: int = 20) -> QuerySet[TrunkEv
 
 @dataclass(frozen=True)
 class CallSummary:
-    at: datetime
+    pk: int
+    at: datetime | None
     caller: str
     did: str
     outcome: str
+    outcome_words: str
     transfer_target: str
     transfer_status: int | None
     transfer_reason: str
+    transfer_outcome: str | None  # accepted | refused | failed | timeout
+    transfer_words: str
 
 
-def recent_calls(*, trunk: SipTrunk, limit: int = 20) -> list[CallSummary] | None:
-    """The trunk's last calls, once the calls app records them; None until then.
-
-    Read through the app registry so that this app works before and after `calls` lands.
-    """
-    try:
-        call_model = apps.get_model("calls", "Call")
-    except LookupError:
-        return None
-    try:
-        rows = list(call_model.objects.filter(trunk=trunk).order_by("-created_at")[:limit])
-    except FieldError:
-        return None
+def recent_calls(*, trunk: SipTrunk, limit: int = 20) -> list[CallSummary]:
+    """The trunk's last calls, newest first, with their outcome and transfer in words."""
+    rows = Call.objects.filter(trunk=trunk).order_by(F("invited_at").desc(nulls_last=True), "-created_at")
     return [
         CallSummary(
-            at=getattr(c, "invited_at", None) or getattr(c, "created_at", None),
-            caller=str(getattr(c, "caller", "")),
-            did=str(getattr(c, "did", "")),
-            outcome=str(getattr(c, "outcome", "")),
-            transfer_target=str(getattr(c, "transfer_target", "") or ""),
-            transfer_status=getattr(c, "transfer_status", None),
-            transfer_reason=str(getattr(c, "transfer_reason", "") or ""),
+            pk=c.pk,
+            at=c.invited_at or c.created_at,
+            caller=c.caller,
+            did=c.did,
+            outcome=c.outcome,
+            outcome_words=outcome_in_words(c),
+            transfer_target=c.transfer_target,
+            transfer_status=c.transfer_status,
+            transfer_reason=c.transfer_reason,
+            transfer_outcome=call_transfer_outcome(c),
+            transfer_words=transfer_in_words(c),
         )
-        for c in rows
+        for c in rows[:limit]
     ]
 
 

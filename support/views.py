@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 
 from django.contrib import messages
@@ -110,8 +111,8 @@ def _health_context(request: HttpRequest, trunk: SipTrunk, *, support: bool) -> 
         bundle_url = reverse("support:trunk-bundle", args=[trunk.pk])
     traces = list(trace_list(trunk=trunk)[:TRACES_SHOWN])
     calls = recent_calls(trunk=trunk)
-    if support and calls:
-        calls = [c.__class__(**{**c.__dict__, "caller": mask_numbers(c.caller)}) for c in calls]
+    if support:
+        calls = [replace(c, caller=mask_numbers(c.caller)) for c in calls]
     return {
         "trunk": trunk,
         "support": support,
@@ -122,7 +123,6 @@ def _health_context(request: HttpRequest, trunk: SipTrunk, *, support: bool) -> 
         "auth_failures": [timeline_entry(e) for e in trunk_auth_failures(trunk=trunk)],
         "traces": [(t, trace_url(t)) for t in traces],
         "calls": calls,
-        "calls_recorded": calls is not None,
         "alerts": open_alerts(tenant=trunk.tenant, trunk=trunk),
         "bundle_url": bundle_url,
         "probe_url": reverse(

@@ -175,6 +175,21 @@ class CallTransferred(EngineEvent):
 
 
 @dataclass(frozen=True)
+class CallForUnknownDid(EngineEvent):
+    """An INVITE from an identified trunk's PBX for a number that is not one of that trunk's
+    DIDs, answered 404: no call record (the number may belong to nobody), but the trunk's
+    health says which number its PBX sends. `number` is E.164 when the Request-URI or To held
+    one, else the Request-URI's user part as sent. The handler sends at most one a minute per
+    trunk and number, so a PBX retrying in a loop does not flood the trunk's history."""
+
+    trunk_id: int
+    number: str
+    source: str
+    at: float
+    event_id: str = field(default_factory=_new_id)
+
+
+@dataclass(frozen=True)
 class CallEnded(EngineEvent):
     """`outcome`: see calls.models.CallOutcome. `sip_status` is our final answer to the INVITE
     when the call was rejected (404, 480, 503…) or 487 when the caller cancelled."""
@@ -190,3 +205,20 @@ class CallEnded(EngineEvent):
     hangup_reason: str  # why we hung up, if we did (silence_timeout, max_call_duration, ...)
     at: float
     event_id: str = field(default_factory=_new_id)
+
+
+# The four ways a transfer attempt ends, for metrics and the pages (engine and portal alike).
+TRANSFER_OUTCOMES = ("accepted", "refused", "failed", "timeout")
+
+
+def transfer_outcome(*, accepted: bool, status: int | None) -> str:
+    """accepted: the PBX took the caller; refused: the PBX or the extension said no (486 busy,
+    603 declined, 404 no such extension…); timeout: no final word from the PBX (408, or no
+    NOTIFY); failed: anything else (a 5xx, no media port for a bridge)."""
+    if accepted:
+        return "accepted"
+    if status is None or status == 408:
+        return "timeout"
+    if 400 <= status < 500 or status >= 600:
+        return "refused"
+    return "failed"

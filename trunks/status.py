@@ -126,6 +126,10 @@ def _apply(status: TrunkStatus, event: ev.EngineEvent) -> tuple[str, dict] | Non
                 "transport": event.transport,
                 "user_agent": event.user_agent,
             }
+        case ev.CallForUnknownDid():
+            # History only: the registration is fine, the PBX's inbound route is not.
+            words = f"{event.number or 'the number dialled'} is not a DID of this trunk (answered 404)"
+            return "call_not_routed", {"reason": words, "number": event.number, "source": event.source}
         case ev.TrunkReachability():
             was_unreachable = status.state == RegistrationState.UNREACHABLE
             if event.reachable:

@@ -43,3 +43,28 @@ def test_events_of_a_trunk_of_another_workspace_are_dropped(trunk, other_tenant)
                             at=T0)  # fmt: skip
     call_events_apply(events=[event])
     assert not Call.objects.exists()
+
+
+def _transfer(ids, *, status, accepted, requested_at):
+    return ev.CallTransferred(**ids, target="101", method="refer", accepted=accepted, status=status,
+                              reason="Busy Here" if status == 486 else "OK", requested_at=requested_at,
+                              sent_at=requested_at + 0.02, ringing_at=None, at=requested_at + 0.5)  # fmt: skip
+
+
+def test_a_failed_transfer_applied_after_the_end_still_makes_it_transfer_failed(trunk):
+    ref = uuid.uuid4().hex
+    ids = {"call_ref": ref, "tenant_id": trunk.tenant_id, "trunk_id": trunk.pk}
+    ended = ev.CallEnded(**ids, outcome="caller_hung_up", sip_status=None, reason="", dtmf="101",
+                         understanding=None, hangup_reason="", at=T0 + 9)  # fmt: skip
+    call_events_apply(events=[ended])  # a second worker applied the later batch first
+    call_events_apply(events=[_transfer(ids, status=486, accepted=False, requested_at=T0 + 3)])
+    call = Call.objects.get(call_ref=ref)
+    assert call.outcome == CallOutcome.TRANSFER_FAILED and call.transfer_status == 486
+
+
+def test_an_earlier_transfer_attempt_applied_late_does_not_replace_the_last(trunk):
+    ref = uuid.uuid4().hex
+    ids = {"call_ref": ref, "tenant_id": trunk.tenant_id, "trunk_id": trunk.pk}
+    call_events_apply(events=[_transfer(ids, status=200, accepted=True, requested_at=T0 + 6)])
+    call_events_apply(events=[_transfer(ids, status=486, accepted=False, requested_at=T0 + 3)])
+    assert Call.objects.get(call_ref=ref).transfer_status == 200

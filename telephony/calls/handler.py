@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("telephony.calls")
 
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+UNKNOWN_DID_REPORT_INTERVAL = 60.0
 
 
 @dataclass
@@ -98,6 +99,7 @@ class CallHandler:
         self.tenant_limits: dict[int, int] = {}
         self.stats: Counter[str] = Counter()
         self._by_dialog: dict[DialogId, Call] = {}
+        self._unknown_dids: dict[tuple[int, str], float] = {}
         self._ringing: dict[ServerTransaction, Call] = {}
         self._local_ip: dict[str, str] = {}
         self._limits_task: asyncio.Task | None = None
@@ -243,6 +245,8 @@ class CallHandler:
         config = self.engine.config
         decision = route(config, request, trunk)
         if isinstance(decision, Rejection):
+            if decision.status == 404:
+                self._unknown_did(request, peer, trunk)
             self._reject(request, transaction, decision, trunk)
             return
         trunk = decision.trunk
@@ -377,6 +381,21 @@ class CallHandler:
                 )
             )
         self.engine.report_trace("call", request, outcome, trunk_id=trunk.id)
+
+    def _unknown_did(self, request: Request, peer: Peer, trunk: TrunkConfig) -> None:
+        """Tells the trunk's health which number its PBX sends (at most once a minute per number)."""
+        numbers = dialled_numbers(request)
+        number = numbers[0] if numbers else str(getattr(request.uri, "user", "") or "")[:32]
+        now = time.time()
+        key = (trunk.id, number)
+        if now - self._unknown_dids.get(key, 0.0) < UNKNOWN_DID_REPORT_INTERVAL:
+            return
+        if len(self._unknown_dids) >= 10_000:
+            self._unknown_dids.clear()  # bounded: a scanner cycling numbers costs no memory
+        self._unknown_dids[key] = now
+        self.engine.sink.emit(
+            ev.CallForUnknownDid(trunk_id=trunk.id, number=number, source=f"{peer.ip}:{peer.port}", at=now)
+        )
 
     def _started(self, ref: str, request: Request, trunk: TrunkConfig, did: str) -> None:
         caller, caller_name, _ = caller_identity(request)
