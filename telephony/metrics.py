@@ -72,6 +72,11 @@ class EngineCollector:
             yield self._family(
                 "smartalex_sip_calls", "Call handling (invites, answered, rejections)", "event", calls
             )
+        transfers = getattr(engine.calls, "transfers", None)
+        if transfers is not None:
+            yield self._family(
+                "smartalex_sip_transfers", "Transfers by outcome", "outcome", _as_dict(transfers)
+            )
         bans = GaugeMetricFamily("smartalex_sip_bans_active", "Source addresses banned right now")
         bans.add_metric([], float(len(engine.guard.bans)))
         yield bans

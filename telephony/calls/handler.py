@@ -98,6 +98,8 @@ class CallHandler:
         self.tenant_calls: Counter[int] = Counter()
         self.tenant_limits: dict[int, int] = {}
         self.stats: Counter[str] = Counter()
+        # Transfers by outcome (accepted, refused, timeout, failed) for the engine's /metrics.
+        self.transfers: Counter[str] = Counter({o: 0 for o in ("accepted", "refused", "timeout", "failed")})
         self._by_dialog: dict[DialogId, Call] = {}
         self._unknown_dids: dict[tuple[int, str], float] = {}
         self._ringing: dict[ServerTransaction, Call] = {}

@@ -172,6 +172,7 @@ def _finish(
 ) -> TransferOutcome:
     record.accepted, record.status, record.reason = accepted, status, reason
     call.transfer_pending = False
+    call.handler.transfers[ev.transfer_outcome(accepted=accepted, status=status)] += 1
     call.emit(
         ev.CallTransferred(
             call_ref=call.ref,

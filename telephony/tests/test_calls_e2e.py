@@ -80,6 +80,15 @@ def run(coroutine, timeout: float = 30):
     return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
 
+def scrape(engine: EngineThread) -> str:
+    """What Prometheus reads from the engine's /metrics."""
+    from prometheus_client import generate_latest
+
+    from telephony.metrics import engine_registry
+
+    return generate_latest(engine_registry(engine.engine)).decode()
+
+
 def events_of(engine: EngineThread, kind: str) -> list[dict]:
     return [e for e in engine.events if e["type"] == kind]
 
@@ -154,6 +163,7 @@ def test_dtmf_extension_is_transferred_with_refer_and_pai(engine):
     traces = wait_for(lambda: [e for e in events_of(engine, "SipTraceRecorded") if e["kind"] == "call"])
     texts = [m["text"].split("\r\n", 1)[0] for m in traces[0]["messages"]]
     assert any(t.startswith("REFER ") for t in texts) and any(t.startswith("NOTIFY ") for t in texts)
+    assert 'smartalex_sip_transfers_total{outcome="accepted"} 1.0' in scrape(engine)
 
 
 def test_refused_transfer_is_told_to_the_agent_and_the_call_goes_on(engine):
@@ -174,6 +184,8 @@ def test_refused_transfer_is_told_to_the_agent_and_the_call_goes_on(engine):
     assert not transferred["accepted"] and transferred["status"] == 486
     ended = wait_for(lambda: events_of(engine, "CallEnded"))[0]
     assert ended["outcome"] == "caller_hung_up"
+    assert 'smartalex_sip_transfers_total{outcome="refused"} 1.0' in scrape(engine)
+    assert 'smartalex_sip_transfers_total{outcome="accepted"} 0.0' in scrape(engine)
 
 
 def test_refer_not_allowed_falls_back_to_a_bridged_transfer(engine):
