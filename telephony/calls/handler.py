@@ -242,8 +242,13 @@ class CallHandler:
         # retransmitting at once, even while a credential check or the media set-up runs.
         self._respond(transaction, make_response(request, 100))
         trunk = self._identify(request, peer, transaction)
-        if trunk is None:
-            return
+        if trunk is not None:
+            self._admit(request, peer, transaction, trunk)
+
+    def _admit(
+        self, request: Request, peer: Peer, transaction: ServerTransaction, trunk: TrunkConfig
+    ) -> None:
+        """The trunk is known: route the DID, apply the limits, answer."""
         config = self.engine.config
         decision = route(config, request, trunk)
         if isinstance(decision, Rejection):
@@ -304,17 +309,61 @@ class CallHandler:
             self._respond(transaction, make_response(request, 400, "Malformed Proxy-Authorization"))
             return None
         trunk = config.by_username.get(creds.username)
-        result = digest.verify(
+        result = digest.authenticate(
             creds,
             method="INVITE",
             realm=registrar.settings.realm,
             nonces=registrar.nonces,
-            nc_store=registrar.nc_store,
             now=now,
             ha1_lookup=lambda _user, algorithm: trunk.ha1(algorithm) if trunk is not None else None,
         )
         if result.ok and trunk is not None:
-            return trunk
+            if registrar.counts is not None:
+                # The replay check is shared by every engine (a round trip): finish off the loop turn.
+                check = self._after_shared_count(request, peer, transaction, trunk, creds, result, now)
+                self._track(asyncio.get_running_loop().create_task(check))
+                return None
+            if registrar.nc_store.accept(creds.nonce, digest.nonce_count(creds), now=now):
+                return trunk
+            result = result.replayed()
+        self._refuse_credentials(request, peer, transaction, result, now)
+        return None
+
+    async def _after_shared_count(
+        self,
+        request: Request,
+        peer: Peer,
+        transaction: ServerTransaction,
+        trunk: TrunkConfig,
+        creds: digest.Credentials,
+        result: digest.AuthResult,
+        now: float,
+    ) -> None:
+        counts = self.engine.registrar.counts
+        assert counts is not None
+        try:
+            accepted = await counts.accept(creds.nonce, digest.nonce_count(creds), now=now)
+        except Exception:  # noqa: BLE001 — the shared store is away: no call we cannot vouch for
+            log.warning("nonce-count store unavailable; INVITE refused with 503", exc_info=True)
+            self._respond(
+                transaction, make_response(request, 503, "Service Unavailable", to_tag=self.new_tag())
+            )
+            return
+        if accepted:
+            self._admit(request, peer, transaction, trunk)
+        else:
+            self._refuse_credentials(request, peer, transaction, result.replayed(), now)
+
+    def _refuse_credentials(
+        self,
+        request: Request,
+        peer: Peer,
+        transaction: ServerTransaction,
+        result: digest.AuthResult,
+        now: float,
+    ) -> None:
+        """A fresh challenge for what a client fixes by itself (stale or unknown nonce, a replay,
+        an algorithm it chose that we do not offer); 403 for wrong credentials."""
         if result.stale or result.reason in (
             digest.AuthFailure.BAD_NONCE,
             digest.AuthFailure.REPLAY,
@@ -322,11 +371,10 @@ class CallHandler:
             digest.AuthFailure.UNSUPPORTED_ALGORITHM,
         ):
             self._challenge(request, transaction, now, stale=result.stale)
-            return None
+            return
         self.engine.guard.record_auth_failure(peer.ip, now)
         self._respond(transaction, make_response(request, 403, "Forbidden", to_tag=self.new_tag()))
         self.engine.report_trace("call", request, "403 Forbidden")
-        return None
 
     def _challenge(
         self, request: Request, transaction: ServerTransaction, now: float, *, stale: bool
@@ -336,7 +384,7 @@ class CallHandler:
             registrar.settings.realm,
             registrar.nonces.issue(now),
             stale=stale,
-            algorithms=registrar.settings.algorithms,
+            algorithms=registrar.settings.algorithms_for(request.headers.get("User-Agent")),
         )
         self._respond(
             transaction,

@@ -155,6 +155,41 @@ class UdpPhone:
         except TimeoutError:
             return None
 
+    def invite(
+        self, number: str, *, proxy_authorization: str | None = None, timeout: float = 3.0
+    ) -> SipResponse | None:
+        """Sends one INVITE (no SDP) in a dialog of its own and ACKs the final answer."""
+        self.cseq += 1
+        call_id, branch, tag = uuid.uuid4().hex, f"z9hG4bK{uuid.uuid4().hex[:16]}", uuid.uuid4().hex[:8]
+        via = f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport"
+        common = [
+            "Max-Forwards: 70",
+            f"From: <sip:pbx@{REALM}>;tag={tag}",
+            f"Call-ID: {call_id}",
+        ]
+        lines = [f"INVITE {self.invite_uri(number)} SIP/2.0", via, *common, f"To: <sip:{number}@{REALM}>"]
+        lines += [f"CSeq: {self.cseq} INVITE", f"Contact: <sip:pbx@127.0.0.1:{self.port}>"]
+        lines += [f"User-Agent: {self.user_agent}"]
+        if proxy_authorization:
+            lines.append(f"Proxy-Authorization: {proxy_authorization}")
+        self.sock.sendto("\r\n".join([*lines, "Content-Length: 0", "", ""]).encode(), self.server)
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                response = parse_response(self.sock.recv(65535))
+                if response.status >= 200 and response.first("Call-ID") == call_id:
+                    break
+        except TimeoutError:
+            return None
+        ack = [f"ACK {self.invite_uri(number)} SIP/2.0", via, *common, f"To: {response.first('To')}"]
+        ack += [f"CSeq: {self.cseq} ACK", "Content-Length: 0", "", ""]
+        self.sock.sendto("\r\n".join(ack).encode(), self.server)
+        return response
+
+    @staticmethod
+    def invite_uri(number: str) -> str:
+        return f"sip:{number}@{REALM}"
+
     def login(self, user: str, password: str, *, nc: int = 1) -> tuple[SipResponse | None, str]:
         """REGISTER → 401 → REGISTER with credentials; returns the final answer and the Authorization."""
         challenge = self.register(user)

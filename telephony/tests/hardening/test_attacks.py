@@ -218,6 +218,41 @@ def test_the_engines_share_their_security_state_through_redis(two_engines):
         assert isinstance(engine.engine.security.bans, RedisBanBook)
 
 
+def test_an_invite_digest_replayed_to_another_engine_is_challenged_again(two_engines):
+    first, second = two_engines
+    number = "+27115550100"  # no DID of this trunk: authenticated INVITEs end in 404
+    phone = UdpPhone(first.udp)
+    try:
+        challenge = phone.invite(number)
+        assert challenge is not None and challenge.status == 407
+        proxy_authorization = digest.answer_challenge(
+            challenge.all("Proxy-Authenticate"),
+            method="INVITE",
+            uri=phone.invite_uri(number),
+            username=KNOWN,
+            password=PASSWORD,
+            cnonce="c0ffee",
+            nc=1,
+        )
+        assert phone.invite(number, proxy_authorization=proxy_authorization).status == 404  # let in
+        phone.server = second.udp
+        assert phone.invite(number, proxy_authorization=proxy_authorization).status == 407  # replay
+    finally:
+        phone.close()
+
+
+def test_a_baresip_1_invite_is_challenged_with_md5_alone(two_engines):
+    phone = UdpPhone(two_engines[0].udp, user_agent="baresip v1.0.0 (x86_64/linux)")
+    try:
+        challenge = phone.invite("+27115550100")
+        assert challenge.status == 407
+        assert [v.split("algorithm=")[1].split(",")[0] for v in challenge.all("Proxy-Authenticate")] == [
+            "MD5"
+        ]
+    finally:
+        phone.close()
+
+
 def test_a_digest_replayed_to_another_engine_is_refused(two_engines):
     first, second = two_engines
     phone = UdpPhone(first.udp)
