@@ -11,13 +11,15 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from smartalex.celery import app as celery_app
+from smartalex.process_cache import process_cache
 
 HEARTBEAT_KEY = "sipserver:heartbeat"
 
 
 def record_sipserver_heartbeat(*, node: str, now: float | None = None) -> None:
-    """Called by each engine every few seconds; the newest beat wins."""
-    cache.set(HEARTBEAT_KEY, {"node": node, "at": now or time.time()}, timeout=3600)
+    """Called by each engine every few seconds (from a worker thread: see process_cache); the
+    newest beat wins."""
+    process_cache().set(HEARTBEAT_KEY, {"node": node, "at": now or time.time()}, timeout=3600)
 
 
 def _check_database() -> dict:

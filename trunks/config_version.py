@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.db import transaction
 
+from smartalex.process_cache import process_cache
+
 CONFIG_VERSION_KEY = "telephony:config-version"
 
 
@@ -25,4 +27,5 @@ def config_changed() -> None:
 
 
 def config_version() -> int:
-    return int(cache.get(CONFIG_VERSION_KEY) or 0)
+    # Engines poll this from worker threads: see smartalex/process_cache.py.
+    return int(process_cache().get(CONFIG_VERSION_KEY) or 0)
