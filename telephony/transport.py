@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from telephony.retransmit_cache import METHODS as RETRANSMIT_METHODS
+from telephony.retransmit_cache import RetransmitCache
 from telephony.sip.errors import MalformedMessage
 from telephony.sip.message import Request, Response, error_response
 from telephony.sip.parser import PONG, InvalidMessage, KeepAlive, Limits, StreamFramer, parse_message
@@ -100,21 +102,31 @@ class Transports:
         self._ids = itertools.count(1)
         self._sweeper: asyncio.Task | None = None
         self.local_addresses: dict[str, tuple[str, int]] = {}
+        self._adopted: dict[str, socket.socket] = {}
+        self.retransmits = RetransmitCache()
         # Sees every message in and out (direction, bytes, peer): SIP traces for support.
         self.tap: Callable[[str, bytes, Peer], None] | None = None
 
     # --- listening -----------------------------------------------------------------------------
 
+    def adopt(self, kind: str, sock: socket.socket) -> None:
+        """Serves `sock`, already bound by a supervisor (`sipserver --workers`), on the next
+        `listen_*` of that kind instead of binding one: the supervisor holds the port's sockets
+        in a fixed order, which is what its SO_REUSEPORT program's indexes refer to."""
+        self._adopted[kind] = sock
+
     async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Several engine processes share the port; the kernel spreads packets by source address.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock = self._adopted.pop("udp", None)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Several engine processes share the port; the kernel spreads packets by source address.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, self.settings.udp_buffer_bytes)
-        sock.bind((host, port))
         transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), sock=sock)
         address = transport.get_extra_info("sockname")[:2]
         self._udp[address] = transport
@@ -152,11 +164,11 @@ class Transports:
 
     async def _listen_stream(self, kind: str, host: str, port: int, context: ssl.SSLContext | None):
         loop = asyncio.get_running_loop()
+        sock = self._adopted.pop(kind, None)
+        where = {"sock": sock} if sock is not None else {"host": host, "port": port, "reuse_port": True}
         server = await loop.create_server(
             lambda: _StreamConnection(self, kind),
-            host,
-            port,
-            reuse_port=True,
+            **where,
             ssl=context,
             ssl_handshake_timeout=self.settings.tls_handshake_timeout if context else None,
             backlog=1024,
@@ -176,6 +188,8 @@ class Transports:
         if peer.transport == "udp":
             if self._udp_default is None:
                 return False
+            if data[:8] == b"SIP/2.0 ":
+                self.retransmits.response_sent(data)
             self._udp_default.sendto(data, (peer.ip, peer.port))
             self.stats.datagrams_out += 1
             return True
@@ -215,6 +229,12 @@ class Transports:
             return  # NAT keep-alive datagrams (RFC 5626 §3.5.2 uses STUN; many PBXs send CRLF)
         if self.tap is not None:
             self.tap("in", data, peer)
+        if data.startswith(RETRANSMIT_METHODS):
+            cached = self.retransmits.check(data, peer, time.monotonic())
+            if cached is not RetransmitCache.NEW:
+                if cached is not None:
+                    self.send(cached, peer)
+                return
         try:
             message = parse_message(data, limits=self.settings.limits)
         except MalformedMessage as error:

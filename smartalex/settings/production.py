@@ -11,6 +11,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be set to at least 50 random characters in production.")
 
+# One SIP engine process per core (`sipserver --workers`); one Python process is one core.
+SIP_WORKERS = env_int("SIP_WORKERS", os.cpu_count() or 1)  # noqa: F405
+
 # TLS is terminated in front of the app; trust its header so redirects and cookies are right.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "1") == "1"
