@@ -213,6 +213,11 @@ class Registrar:
         except PeerError as error:
             return make_response(request, error.status, error.reason, to_tag=_tag())
         known = await self._bindings(trunk.id, now)
+        if wildcard or not contacts or any(_news_to(known, contact, request.call_id) for contact in contacts):
+            # Another engine process may hold bindings of this trunk that ours never saw (a new
+            # Call-ID can land on any of them): read the shared store before listing or removing.
+            # Refreshes, the bulk of the traffic, stay on the cached bindings.
+            known = await self._reload(trunk.id, now)
         if wildcard:
             if header_expires != 0 or contacts:
                 return make_response(request, 400, "Contact * needs Expires: 0 alone", to_tag=_tag())
@@ -283,7 +288,7 @@ class Registrar:
             )
             await self.store.save(binding)
             known[uri] = binding
-            self._flows[(peer.transport, peer.ip, peer.port)] = trunk.id
+            self._claim_flow((peer.transport, peer.ip, peer.port), trunk.id)
         self._report(request, peer, trunk, known, updates, was_registered, changed_source, now)
         return self._ok(request, trunk, known, now)
 
@@ -355,6 +360,19 @@ class Registrar:
             del known[uri]
         return known
 
+    async def _reload(self, trunk_id: int, now: float) -> dict[str, Binding]:
+        stored = await self.store.bindings(trunk_id, now=now)
+        known = self._known[trunk_id] = {b.contact: b for b in stored}
+        for binding in stored:
+            self._claim_flow((binding.transport, binding.source_ip, binding.source_port), trunk_id)
+        return known
+
+    def _claim_flow(self, flow: tuple[str, str, int], trunk_id: int) -> None:
+        """One address that registers two trunks is a proxy or a shared gateway, not a PBX: an
+        INVITE from it says nothing about its trunk, so it gets the 407 like any other."""
+        owner = self._flows.get(flow)
+        self._flows[flow] = trunk_id if owner in (None, trunk_id) else _SHARED_FLOW
+
     def _forget_flow(self, binding: Binding) -> None:
         self._flows.pop((binding.transport, binding.source_ip, binding.source_port), None)
 
@@ -374,7 +392,8 @@ class Registrar:
 
     def trunk_on_flow(self, peer: Peer) -> int | None:
         """The trunk whose live registration came from this address (INVITEs on it skip the 407)."""
-        return self._flows.get((peer.transport, peer.ip, peer.port))
+        owner = self._flows.get((peer.transport, peer.ip, peer.port))
+        return None if owner == _SHARED_FLOW else owner
 
     async def locate(self, trunk_id: int, now: float) -> list[Binding]:
         return sorted((await self._bindings(trunk_id, now)).values(), key=lambda b: -b.expires_at)
@@ -386,12 +405,21 @@ class Registrar:
         self._known = {}
         for binding in bindings:
             self._known.setdefault(binding.trunk_id, {})[binding.contact] = binding
-            self._flows[(binding.transport, binding.source_ip, binding.source_port)] = binding.trunk_id
+            self._claim_flow((binding.transport, binding.source_ip, binding.source_port), binding.trunk_id)
         self._warm = True
         return len(bindings)
 
     def forget_trunk_cache(self, trunk_id: int) -> None:
         self._known.pop(trunk_id, None)
+
+
+_SHARED_FLOW = -1  # `_flows` value for an address that registered several trunks
+
+
+def _news_to(known: dict[str, Binding], contact: Contact, call_id: str) -> bool:
+    """Not a refresh of a binding this process holds: a new contact, or another registration."""
+    binding = known.get(str(contact.uri))
+    return binding is None or binding.call_id != call_id
 
 
 def diagnose(request: Request, peer: Peer, trunk: TrunkConfig) -> list[str]:

@@ -212,3 +212,41 @@ def test_a_stale_second_contact_does_not_make_every_refresh_news(h):
     h.now += 40
     h.register_with_password(contact="<sip:pbx@203.0.113.5:5060>")
     assert [type(e).__name__ for e in h.events] == ["TrunkRegistered", "TrunkRegistered", "TrunkRefreshed"]
+
+
+def two_processes(tmp_path) -> tuple[Harness, Harness]:
+    """Two engine processes (`sipserver --workers 2`) over one location store, both warmed."""
+    first, second = Harness(tmp_path), Harness(tmp_path)
+    for harness in (first, second):
+        asyncio.run(harness.registrar.warm(harness.now))
+    return first, second
+
+
+def test_a_registration_landing_on_another_process_lists_every_binding(tmp_path):
+    first, second = two_processes(tmp_path)
+    first.register_with_password(contact="<sip:pbx@203.0.113.5:5060>", call_id="boot-1")
+    # The PBX restarts: a new Call-ID, which the kernel may hand to the other process.
+    response = second.register_with_password(contact="<sip:pbx@203.0.113.5:5062>", call_id="boot-2")
+    assert sorted(response.headers.get_all("Contact")) == [
+        "<sip:pbx@203.0.113.5:5060>;expires=300",
+        "<sip:pbx@203.0.113.5:5062>;expires=300",
+    ]
+
+
+def test_contact_star_on_another_process_removes_every_binding(tmp_path):
+    first, second = two_processes(tmp_path)
+    first.register_with_password(call_id="boot-1")
+    second.register_with_password(contact="*", expires="0", call_id="boot-2")
+    assert asyncio.run(first.registrar.store.bindings(1, now=first.now)) == []
+
+
+def test_an_address_that_registers_two_trunks_identifies_neither(tmp_path):
+    rows = [trunk_row(), trunk_row(id=2, auth_username="sa0002", name="Other")]
+    rows[1]["ha1_md5"] = digest.ha1("MD5", "sa0002", REALM, "s3cret-pass")
+    rows[1]["ha1_sha256"] = digest.ha1("SHA-256", "sa0002", REALM, "s3cret-pass")
+    h = Harness(tmp_path, rows)
+    proxy = Peer("udp", "198.51.100.7", 5060)  # a proxy or shared gateway in front of two PBXs
+    assert h.register_with_password(peer=proxy, call_id="a").status == 200
+    assert h.registrar.trunk_on_flow(proxy) == 1
+    assert h.register_with_password(peer=proxy, username="sa0002", call_id="b").status == 200
+    assert h.registrar.trunk_on_flow(proxy) is None  # INVITEs from it are challenged
