@@ -28,6 +28,9 @@ from telephony.receptionist.matching import AMBIGUITY_MARGIN, Candidate, Directo
 DEFAULT_SILENCE_TIMEOUT = 30.0
 DEFAULT_MAX_CALL_DURATION = 300.0
 MAX_CHOICES = 3  # more than this and a list is no help: ask for the full name instead
+# "No" to "Did you want …?" is progress, not a miss: the next try cannot land on that person
+# again. After this many, the caller goes to the fallback extension.
+MAX_REJECTED = 3
 # Below REJECT_BELOW a hypothesis is treated as not heard; from TRANSFER_AT a single confident
 # directory match is transferred at once; in between the receptionist asks "Did you want …?".
 # Calibrated with bench/receptionist.py (see the confidence in asr.py).
@@ -55,6 +58,7 @@ class StopSpeaking:
 @dataclass(frozen=True)
 class Listen:
     expect: Expectation = Expectation.REQUEST
+    exclude: frozenset[str] = frozenset()  # directory phrases that name only people turned down
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,9 @@ class Dialogue:
         self._choices: tuple[Candidate, ...] = ()
         self._proposed: Candidate | None = None
         self._transfer_target: Candidate | None = None
+        self._rejected: set[str] = set()  # extensions the caller said "no" to
+        self._excluded_phrases: frozenset[str] = frozenset()
+        self._doubted: str | None = None  # who the last unclear request seemed to name
 
     # --- events ------------------------------------------------------------------------------
 
@@ -226,8 +233,14 @@ class Dialogue:
         if self.state not in _CONVERSING:
             return []
         turn = _Turn("speech", hypothesis.text, hypothesis.confidence, speech_ended_at, now)
+        if self.state is State.CHOOSING and hypothesis.confidence > 0:
+            # One word out of two or three offered ("Sales"): a short answer fits the model less
+            # well than a sentence does, and the choice is between people the caller asked for.
+            picked = self._picked_choice(turn.text)
+            if picked is not None:
+                return self._transfer(turn, picked, method="speech")
         if not hypothesis.text or hypothesis.confidence < self.reject_below:
-            return self._miss(turn)
+            return self._unsure(turn)
         if self.state is State.CONFIRMING:
             return self._answer_confirmation(turn)
         if self.state is State.CHOOSING:
@@ -302,7 +315,7 @@ class Dialogue:
     # --- deciding ------------------------------------------------------------------------------
 
     def _request(self, turn: _Turn) -> list[Action]:
-        found = self.matcher.match(turn.text)
+        found = _without(self.matcher.match(turn.text), self._rejected)
         if found.ambiguous:
             return self._ask_choice(turn, _close_candidates(found))
         best = found.best
@@ -314,21 +327,44 @@ class Dialogue:
             return self._to_fallback(turn, method="operator")
         return self._miss(turn)
 
+    def _unsure(self, turn: _Turn) -> list[Action]:
+        """Heard too unclearly to act on. Once is a miss; the same person twice in a row (the
+        caller repeated themselves) is worth asking about: "Did you want …?" settles it."""
+        if self.state is not State.LISTENING or not turn.text:
+            return self._miss(turn)
+        found = _without(self.matcher.match(turn.text), self._rejected)
+        named = found.best.extension if found.best is not None and not found.ambiguous else None
+        if named is not None and named == self._doubted:
+            return self._ask_confirmation(turn, found.best)
+        self._doubted = named
+        return self._miss(turn)
+
     def _answer_choice(self, turn: _Turn) -> list[Action]:
-        said = set(words_of(turn.text))
-        scored = [(len(said & _describing_words(c)), c) for c in self._choices]
-        best = max(score for score, _ in scored)
-        picked = [c for score, c in scored if score == best]
-        if best > 0 and len(picked) == 1:
-            return self._transfer(turn, picked[0], method="speech")
+        picked = self._picked_choice(turn.text)
+        if picked is not None:
+            return self._transfer(turn, picked, method="speech")
         return self._request(turn)  # a new name altogether ("actually, John Smith")
+
+    def _picked_choice(self, text: str) -> Candidate | None:
+        said = set(words_of(text))
+        scored = [(len(said & _describing_words(c)), c) for c in self._choices]
+        best = max((score for score, _ in scored), default=0)
+        picked = [c for score, c in scored if score == best]
+        return picked[0] if best > 0 and len(picked) == 1 else None
 
     def _answer_confirmation(self, turn: _Turn) -> list[Action]:
         answer = " ".join(words_of(turn.text))
         if answer in _YES and self._proposed is not None:
             return self._transfer(turn, self._proposed, method="speech")
-        if answer in _NO:
-            return self._miss(turn, retry_prompt=prompts.ASK_AFTER_NO)
+        if answer in _NO and self._proposed is not None:
+            self._rejected.add(self._proposed.extension)
+            if len(self._rejected) >= MAX_REJECTED:
+                return self._to_fallback(turn, method="fallback")
+            self._record(turn, Outcome.ASK_AGAIN)
+            self._excluded_phrases = self._phrases_only_for(self._rejected)
+            self.misses, self._doubted = 0, None
+            self.state = State.LISTENING
+            return self._say(prompts.ASK_AFTER_NO) + [self._listen(Expectation.REQUEST)]
         return self._miss(turn)
 
     def _dialled(self, number: str, now: float) -> list[Action]:
@@ -385,23 +421,40 @@ class Dialogue:
         self._record(turn, Outcome.ASK_AGAIN)
         if self.state is State.CHOOSING and retry_prompt == prompts.ASK_AGAIN:
             retry_prompt = "Sorry, " + _choice_question(self._choices)  # the same question, again
-            return self._say(retry_prompt) + [Listen(Expectation.REQUEST)]
+            return self._say(retry_prompt) + [self._listen(Expectation.REQUEST)]
         if self.state is State.CONFIRMING and turn.text and retry_prompt == prompts.ASK_AGAIN:
             return self._say(prompts.YES_OR_NO) + [Listen(Expectation.YES_NO)]
         self.state = State.LISTENING
-        return self._say(retry_prompt) + [Listen(Expectation.REQUEST)]
+        return self._say(retry_prompt) + [self._listen(Expectation.REQUEST)]
 
     def _ask_choice(self, turn: _Turn, candidates: tuple[Candidate, ...]) -> list[Action]:
         self._record(turn, Outcome.CHOOSE)
         self.state = State.CHOOSING
         self._choices = candidates
-        return self._say(_choice_question(candidates)) + [Listen(Expectation.REQUEST)]
+        return self._say(_choice_question(candidates)) + [self._listen(Expectation.REQUEST)]
 
     def _ask_confirmation(self, turn: _Turn, candidate: Candidate) -> list[Action]:
         self._record(turn, Outcome.CONFIRM)
         self.state = State.CONFIRMING
         self._proposed = candidate
         return self._say(prompts.confirm(candidate.spoken_name)) + [Listen(Expectation.YES_NO)]
+
+    def _listen(self, expect: Expectation) -> Listen:
+        return Listen(expect, self._excluded_phrases if expect is Expectation.REQUEST else frozenset())
+
+    def _phrases_only_for(self, extensions: set[str]) -> frozenset[str]:
+        """Directory phrases whose every close match is someone turned down ("porter" once
+        Ken Porter was refused; not "sarah" while another Sarah is still possible)."""
+        excluded = []
+        for phrase in self.matcher.vocabulary():
+            found = self.matcher.match(phrase)
+            if found.best is None:
+                continue
+            top = found.best.score
+            close = {c.extension for c in found.candidates if c.score >= top - AMBIGUITY_MARGIN}
+            if close <= extensions:
+                excluded.append(phrase)
+        return frozenset(excluded)
 
     def _close(self, text: str, reason: HangupReason, *, interrupt: bool = False) -> list[Action]:
         actions: list[Action] = [StopSpeaking()] if interrupt and self.speaking else []
@@ -441,6 +494,17 @@ class _Turn:
     confidence: float
     heard_at: float
     decided_at: float
+
+
+def _without(found: DirectoryMatch, rejected: set[str]) -> DirectoryMatch:
+    """The match with the people the caller turned down taken out: never a sure thing then."""
+    if not rejected or not any(c.extension in rejected for c in found.candidates):
+        return found
+    kept = tuple(c for c in found.candidates if c.extension not in rejected)
+    if not kept:
+        return DirectoryMatch((), ambiguous=False, confident=False)
+    close = [c for c in kept if c.score >= kept[0].score - AMBIGUITY_MARGIN]
+    return DirectoryMatch(kept, ambiguous=found.ambiguous and len(close) > 1, confident=False)
 
 
 def _close_candidates(found: DirectoryMatch) -> tuple[Candidate, ...]:

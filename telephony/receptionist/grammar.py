@@ -152,12 +152,30 @@ class Grammar:
     derived: dict[str, str] = field(default_factory=dict)  # word -> pronunciation from espeak-ng
     # Per grammar, the words that carry the meaning (names, digits, yes/no), not the lead-ins.
     meaningful_words: dict[Expectation, frozenset[str]] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # what the request grammar names: directory phrases, operator
     _patterns: dict[Expectation, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def accepts(self, text: str, expect: Expectation = Expectation.REQUEST) -> bool:
         """Whether `text` is a whole sentence of the grammar. A recogniser that ran out of
         audio mid-sentence returns a prefix ("can i speak to"); that is not an answer."""
         return bool(self._patterns[expect].fullmatch("".join(" " + word for word in text.split())))
+
+    def request_jsgf(self, exclude: Iterable[str] = ()) -> str:
+        """The request grammar without some targets: a caller who said "no" to Ken Porter is
+        not heard as asking for him again (the same voice is misheard the same way twice)."""
+        excluded = {" ".join(words_of(phrase)) for phrase in exclude}
+        kept = [t for t in self.targets if t not in excluded]
+        return _request_rules(kept or list(self.targets)).jsgf("request")
+
+
+def _request_rules(targets: Sequence[str]) -> _Rules:
+    request = _Rules()
+    request.rule("lead", LEAD_INS)
+    request.rule("tail", POLITE_TAILS)
+    request.rule("digit", DIGIT_WORDS)
+    request.rule("target", targets, extra=["extension <digit>+"])
+    request.public("request", "[please] [<lead>] <target> [please] [<tail>]")
+    return request
 
 
 def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | None = None) -> Grammar:
@@ -196,12 +214,7 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
         raise ValueError(f"the acoustic model's dictionary lacks {sorted(set(fixed_missing))}")
 
     targets = [" ".join(words) for words in kept] + list(OPERATOR_PHRASES)
-    request = _Rules()
-    request.rule("lead", LEAD_INS)
-    request.rule("tail", POLITE_TAILS)
-    request.rule("digit", DIGIT_WORDS)
-    request.rule("target", targets, extra=["extension <digit>+"])
-    request.public("request", "[please] [<lead>] <target> [please] [<tail>]")
+    request = _request_rules(targets)
 
     yes_no = _Rules()
     yes_no.rule("yes", YES_PHRASES)
@@ -221,6 +234,7 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
         phrases=tuple(" ".join(words) for words in kept),
         skipped=skipped,
         derived={word: derived[word] for word in derived if word in lexicon},
+        targets=tuple(targets),
         _patterns={Expectation.REQUEST: request.pattern(), Expectation.YES_NO: yes_no.pattern()},
     )
 

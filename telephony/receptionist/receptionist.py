@@ -105,6 +105,11 @@ class Receptionist:
         self.turns = turn_detector or TurnDetector(sample_rate=call.sample_rate)
         self.dialogue: Dialogue | None = None
         self._expect: Expectation | None = None
+        self._exclude: frozenset[str] = frozenset()
+        self._transferring: asyncio.Task[None] | None = None
+        self._unsaid = 0  # prompts queued or playing
+        self._quiet = asyncio.Event()  # set while _unsaid == 0
+        self._quiet.set()
         self._actions: asyncio.Queue[tuple[Action, int]] = asyncio.Queue()
         self._cut = 0  # bumped by every StopSpeaking: queued prompts of an older generation are dropped
         self._finished = asyncio.Event()
@@ -128,6 +133,8 @@ class Receptionist:
         try:
             await self._finished.wait()
         finally:
+            if self._transferring is not None:
+                tasks.append(self._transferring)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, self._vocabulary, return_exceptions=True)
@@ -142,12 +149,19 @@ class Receptionist:
                 case StopSpeaking():
                     self._cut += 1
                     self.call.stop_playback()
-                case Listen(expect=expect):
-                    self._expect = expect
-                case Transfer() | Hangup():
+                case Listen(expect=expect, exclude=exclude):
+                    self._expect, self._exclude = expect, exclude
+                case Transfer():
+                    # The REFER goes out now, not after "Transferring you to …": the caller hears
+                    # the confirmation while the PBX works on the transfer.
+                    self._expect = None
+                    self._transferring = asyncio.create_task(self._transfer(action.extension))
+                case Hangup():
                     self._expect = None
                     self._actions.put_nowait((action, self._cut))
                 case Say():
+                    self._unsaid += 1
+                    self._quiet.clear()
                     self._actions.put_nowait((action, self._cut))
 
     async def _perform_actions(self) -> None:
@@ -158,15 +172,10 @@ class Receptionist:
                 case Say(text=text):
                     if generation == self._cut:
                         await self._say(text)
+                    self._unsaid -= 1
+                    if self._unsaid == 0:
+                        self._quiet.set()
                     self._apply(self.dialogue.prompt_finished(self.now()))
-                case Transfer(extension=extension):
-                    outcome = await self._transfer(extension)
-                    if outcome.accepted:
-                        self._apply(self.dialogue.transfer_succeeded(self.now()))
-                        self._finished.set()
-                        return
-                    logger.info("transfer to %s failed: %s %s", extension, outcome.status, outcome.reason)
-                    self._apply(self.dialogue.transfer_failed(self.now()))
                 case Hangup():
                     with contextlib.suppress(Exception):
                         await self.call.hangup()
@@ -180,12 +189,21 @@ class Receptionist:
         except Exception:  # a prompt that cannot be said must not stop the conversation
             logger.exception("could not say %r", text)
 
-    async def _transfer(self, extension: str) -> TransferOutcome:
+    async def _transfer(self, extension: str) -> None:
+        assert self.dialogue is not None
         try:
-            return await self.call.transfer(extension)
+            outcome = await self.call.transfer(extension)
         except Exception as exc:
             logger.exception("transfer to %s raised", extension)
-            return TransferOutcome(accepted=False, reason=str(exc))
+            outcome = TransferOutcome(accepted=False, reason=str(exc))
+        if outcome.accepted:
+            # The confirmation may still be playing (once the PBX has the caller, it stops at once).
+            await self._quiet.wait()
+            self._apply(self.dialogue.transfer_succeeded(self.now()))
+            self._finished.set()
+            return
+        logger.info("transfer to %s failed: %s %s", extension, outcome.status, outcome.reason)
+        self._apply(self.dialogue.transfer_failed(self.now()))
 
     # --- the caller ----------------------------------------------------------------------------
 
@@ -232,7 +250,7 @@ class Receptionist:
                 logger.exception("could not build the speech grammar")
                 return
         self._to_asr = Resampler(self.call.sample_rate, ASR_RATE)
-        self.recognizer.start_utterance(self._expect)
+        self.recognizer.start_utterance(self._expect, self._exclude)
         self._utterance_open = True
         self.recognizer.feed(self._for_asr(event.pre_roll))
 

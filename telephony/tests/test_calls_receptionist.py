@@ -52,3 +52,44 @@ def test_spoken_name_is_transferred_to_its_extension(engine, tmp_path):
     understood = ended["understanding"]
     assert understood["extension"] == "101" and understood["method"] == "speech"
     assert "jones" in understood["text"].lower() and understood["confidence"] > 0.2
+
+
+def test_the_refer_goes_out_while_the_confirmation_is_still_playing(engine, tmp_path):
+    """The REFER is not held back until "Transferring you to Sarah Jones." has been said: it goes
+    out when the decision is taken, and the confirmation goes on on the RTP stream meanwhile
+    (the PBX here takes 3 s to report the transfer done, as one ringing the extension would)."""
+    import audioop
+
+    from telephony.calls.pbx_peer import TransferScript
+
+    speech = caller_audio("Sarah Jones please")
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        pbx = await registered_pbx(engine, transfer=TransferScript(notify=(100, 180, 200), delay=1.0))
+        heard: list[tuple[float, int]] = []  # (arrival, loudness) of each frame the engine sends
+        try:
+            call = await pbx.call(DID, codecs=("PCMA",))
+            assert call.response.status == 200
+
+            async def listen():
+                while (frame := await call.media.caller_audio.get()) != b"":
+                    heard.append((loop.time(), audioop.rms(frame, 2)))
+
+            listener = asyncio.create_task(listen())
+            await asyncio.sleep(3.0)  # the first message
+            await call.media.play(speech)
+            await pbx.wait_for("REFER", timeout=20)
+            refer_at = loop.time()
+            await asyncio.wait_for(call.ended.wait(), 15)
+            listener.cancel()
+            return refer_at, heard
+        finally:
+            pbx.close()
+
+    refer_at, heard = run(scenario(), timeout=60)
+    spoken_after = [t for t, loudness in heard if t > refer_at and loudness > 300]
+    # "Transferring you to Sarah Jones." lasts about 2 s; most of it comes after the REFER.
+    assert len(spoken_after) * 0.02 > 0.8, f"{len(spoken_after)} loud frames after the REFER"
+    ended = wait_for(lambda: events_of(engine, "CallEnded"))[0]
+    assert ended["outcome"] == "transferred" and ended["understanding"]["extension"] == "101"

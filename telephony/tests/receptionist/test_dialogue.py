@@ -82,8 +82,27 @@ def test_an_unsure_hearing_is_checked_first(matcher):
 def test_no_to_the_check_asks_again(matcher):
     dialogue = started(matcher)
     heard(dialogue, "support", UNSURE)
-    assert heard(dialogue, "no", at=10.0) == [Say(prompts.ASK_AFTER_NO), Listen(Expectation.REQUEST)]
-    assert dialogue.state is State.LISTENING and dialogue.misses == 1
+    actions = heard(dialogue, "no", at=10.0)
+    assert actions[0] == Say(prompts.ASK_AFTER_NO)
+    listen = actions[1]
+    assert isinstance(listen, Listen) and listen.expect is Expectation.REQUEST
+    # The recogniser is told not to hear John Smith again; "Sarah" still names Sarah Jones.
+    assert {"John Smith", "John", "Smith"} <= listen.exclude and "Sarah" not in listen.exclude
+    assert dialogue.state is State.LISTENING and dialogue.misses == 0
+
+
+def test_a_turned_down_name_is_not_proposed_again_and_three_noes_reach_the_fallback(matcher):
+    dialogue = started(matcher, fallback_extension="100")
+    heard(dialogue, "john smith", UNSURE)
+    heard(dialogue, "no", at=10.0)
+    dialogue.prompt_finished(11.0)
+    # Heard as John Smith again (the same voice, misheard the same way): not offered twice.
+    assert Transfer("102", "John Smith") not in heard(dialogue, "john smith", at=13.0)
+    for name, at in (("sarah jones", 20.0), ("sarah miller", 30.0)):
+        heard(dialogue, name, UNSURE, at=at)
+        actions = heard(dialogue, "no", at=at + 2)
+    assert [a.extension for a in actions if isinstance(a, Transfer)] == ["100"]
+    assert dialogue.understanding.method == "fallback"
 
 
 def test_two_sarahs_get_a_question_by_department_and_the_answer_resolves_it(matcher):
