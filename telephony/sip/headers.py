@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from telephony.sip.errors import ParseError
 from telephony.sip.uri import (
+    CACHED_TEXT_LENGTH,
     EMPTY_PARAMS,
     MAX_PORT,
+    PARSED_LIMIT,
     Params,
     Uri,
     parse_hostport,
@@ -169,6 +171,9 @@ def _key(name: str) -> str:
     return key
 
 
+_NOWHERE: list[int] = []  # shared empty result of a lookup: callers only read it
+
+
 def is_token(text: str) -> bool:
     return TOKEN.fullmatch(text) is not None
 
@@ -198,21 +203,50 @@ class Headers:
         headers._index = None
         return headers
 
+    def _built_index(self) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = {}
+        keys = _KEYS
+        for position, (field_name, _) in enumerate(self._fields):
+            key = keys.get(field_name) or _key(field_name)
+            positions = index.get(key)
+            if positions is None:
+                index[key] = [position]
+            else:
+                positions.append(position)
+        self._index = index
+        return index
+
+    def index(self) -> dict[str, list[int]]:
+        """Field positions by lower-cased canonical name (``call-id``, ``x-custom``); read only."""
+        index = self._index
+        return index if index is not None else self._built_index()
+
     def _positions(self, name: str) -> list[int]:
         index = self._index
         if index is None:
-            index = {}
-            for position, (field_name, _) in enumerate(self._fields):
-                index.setdefault(_key(field_name), []).append(position)
-            self._index = index
-        return index.get(_KEYS.get(name) or _key(name), [])
+            index = self._built_index()
+        return index.get(_KEYS.get(name) or _key(name), _NOWHERE)
+
+    # get/get_all/get_list inline `_positions`: they run dozens of times per message.
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        positions = self._positions(name)
+        index = self._index
+        if index is None:
+            index = self._built_index()
+        positions = index.get(_KEYS.get(name) or _key(name))
         return self._fields[positions[0]][1] if positions else default
 
     def get_all(self, name: str) -> tuple[str, ...]:
-        return tuple(self._fields[p][1] for p in self._positions(name))
+        index = self._index
+        if index is None:
+            index = self._built_index()
+        positions = index.get(_KEYS.get(name) or _key(name))
+        if not positions:
+            return ()
+        fields = self._fields
+        if len(positions) == 1:
+            return (fields[positions[0]][1],)
+        return tuple(fields[p][1] for p in positions)
 
     def get_list(self, name: str) -> tuple[str, ...]:
         """Every element of a comma-separated list header, across all its field lines."""
@@ -225,7 +259,15 @@ class Headers:
         return len(self._positions(name))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self._positions(name))
+        if not isinstance(name, str):
+            return False
+        if self._index is None:
+            # A response we built is asked once or twice before it is sent: a scan is cheaper
+            # than building its index.
+            key = _KEYS.get(name) or _key(name)
+            keys = _KEYS
+            return any((keys.get(field) or _key(field)) == key for field, _ in self._fields)
+        return bool(self._positions(name))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._fields)
@@ -273,7 +315,9 @@ class Headers:
         if not positions:
             return self.with_added(name, value)
         first = positions[0]
-        return Headers._trusted((*self._fields[:first], _checked(name, value), *self._fields[first + 1 :]))
+        headers = Headers._trusted((*self._fields[:first], _checked(name, value), *self._fields[first + 1 :]))
+        headers._index = self._index  # same names at the same positions (never mutated once built)
+        return headers
 
     def without(self, name: str) -> Headers:
         drop = set(self._positions(name))
@@ -450,7 +494,23 @@ def parse_contacts(values: Iterable[str]) -> tuple[tuple[Contact, ...], bool]:
     return tuple(contacts), False
 
 
+# Parsed addresses by their text: To and Contact repeat in every REGISTER of a binding, From
+# in every request of a dialog. The parts are immutable; bounded like uri._PARSED.
+_ADDRESSES: dict[str, tuple[Uri, str | None, Params]] = {}
+
+
 def _parse_address(text: str) -> tuple[Uri, str | None, Params]:
+    parts = _ADDRESSES.get(text)
+    if parts is None:
+        parts = _parse_address_text(text)
+        if len(text) <= CACHED_TEXT_LENGTH:
+            if len(_ADDRESSES) >= PARSED_LIMIT:
+                _ADDRESSES.clear()
+            _ADDRESSES[text] = parts
+    return parts
+
+
+def _parse_address_text(text: str) -> tuple[Uri, str | None, Params]:
     text = text.strip(" \t")
     if not text:
         raise ParseError("empty address")

@@ -36,6 +36,16 @@ _SIP_VERSION_LIKE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _HEADER_END = b"\r\n\r\n"
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 _SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards")
+_MANDATORY_KEYS = tuple(name.lower() for name in _MANDATORY)  # as `Headers.index` spells them
+_SINGLE_VALUED_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
+
+# Spellings seen on the wire (canonical, lower case, compact in either case) -> canonical name,
+# so the common field name costs one dict lookup.
+_EXACT_NAMES = {
+    spelling: canonical
+    for lower, canonical in CANONICAL_NAMES.items()
+    for spelling in (canonical, lower, lower.upper())
+}
 
 PONG = b"\r\n"  # the answer to a KeepAlive (RFC 5626 §4.4.1)
 
@@ -259,6 +269,27 @@ def _split_fields(head: bytes, limits: Limits) -> tuple[str, tuple[tuple[str, st
     if "\r\n " in text or "\r\n\t" in text:
         text = _FOLD.sub(" ", text)
     lines = text.split("\r\n")
+    if _is_plain(text, lines, limits):
+        fields = _plain_fields(lines)
+        if fields is not None:
+            return lines[0], fields, None
+    return _checked_fields(lines, limits)
+
+
+def _is_plain(text: str, lines: list[str], limits: Limits) -> bool:
+    """Every CR and LF belongs to a line break and no line can be too long: the common case,
+    where `_plain_fields` gives what `_checked_fields` would, without its per-line checks."""
+    separators = len(lines) - 1
+    return (
+        separators <= limits.max_header_count
+        and len(text) <= limits.max_line_length
+        and text.count("\r") == separators
+        and text.count("\n") == separators
+    )
+
+
+def _checked_fields(lines: list[str], limits: Limits) -> tuple[str, tuple[tuple[str, str], ...], str | None]:
+    """The strict pass: every line checked, the first problem reported, malformed lines skipped."""
     start_line = lines[0]
     problem = None
     if len(start_line) > limits.max_line_length or "\r" in start_line or "\n" in start_line:
@@ -287,6 +318,28 @@ def _split_fields(head: bytes, limits: Limits) -> tuple[str, tuple[tuple[str, st
             name = raw_name
         fields.append((name, line[colon + 1 :].strip(" \t")))
     return start_line, tuple(fields), problem
+
+
+def _plain_fields(lines: list[str]) -> tuple[tuple[str, str], ...] | None:
+    """The fields of lines `_is_plain` accepted; None if any is malformed (then the strict pass
+    runs, to find which problem to report)."""
+    fields = []
+    append = fields.append
+    exact = _EXACT_NAMES
+    for line in lines[1:]:
+        raw_name, colon, value = line.partition(":")
+        if not colon:
+            return None
+        name = exact.get(raw_name)
+        if name is None:
+            raw_name = raw_name.rstrip(" \t")
+            name = CANONICAL_NAMES.get(raw_name.lower())
+            if name is None:
+                if not TOKEN.fullmatch(raw_name):
+                    return None
+                name = raw_name
+        append((name, value.strip(" \t")))
+    return tuple(fields)
 
 
 def _read_content_length(
@@ -352,22 +405,20 @@ def _response(start_line: str, headers: Headers, body: bytes) -> Response:
 
 
 def _validate(message: Request | Response, limits: Limits) -> None:
-    counts = dict.fromkeys(_MANDATORY + _SINGLE_VALUED, 0)
-    for name, _ in message.headers:  # names are canonical: one pass, no lookups
-        if name in counts:
-            counts[name] += 1
-    missing = [name for name in _MANDATORY if not counts[name]]
-    if missing:
+    # The views below need the name index anyway: counting from it costs no extra pass.
+    index = message.headers.index()
+    if not all(key in index for key in _MANDATORY_KEYS):
+        missing = [name for name in _MANDATORY if name.lower() not in index]
         raise ParseError(f"missing {', '.join(missing)}")
-    for name in _SINGLE_VALUED:
-        if counts[name] > 1:
-            raise ParseError(f"{name} appears {counts[name]} times")
+    for name, key in _SINGLE_VALUED_KEYS:
+        count = len(index.get(key, ()))
+        if count > 1:
+            raise ParseError(f"{name} appears {count} times")
     # Touching the properties parses and caches them; a ParseError here is the peer's 400.
     cseq = message.cseq
     if len(message.vias) > limits.max_via_count:
         raise ParseError(f"more than {limits.max_via_count} Via values")
-    for view in ("from_", "to", "call_id", "max_forwards"):
-        getattr(message, view)
+    message.from_, message.to, message.call_id, message.max_forwards  # noqa: B018
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise ParseError("unknown method", status=501, reason="Not Implemented")

@@ -49,6 +49,8 @@ _PASSWORD_SAFE = _UNRESERVED_CHARS + "&=+$,"
 _PARAM_SAFE = _UNRESERVED_CHARS + "[]/:&+$"
 _HEADER_SAFE = _UNRESERVED_CHARS + "[]/?:+$"
 
+_PLAIN = re.compile(rf"[{_UNRESERVED}]*")
+
 MAX_PORT = 65535
 
 
@@ -116,12 +118,13 @@ class Params(Mapping[str, "str | None"]):
 
     def with_param(self, name: str, value: str | None = None) -> Params:
         """A copy with `name` set to `value` (replaced in place, or appended)."""
+        # Names stay unique either way, so the copy skips the constructor's duplicate check.
         position = self._positions().get(name.lower())
         if position is not None:
             items = list(self._items)
             items[position] = (name, value)
-            return Params(items)
-        return Params((*self._items, (name, value)))
+            return Params._trusted(items)
+        return Params._trusted([*self._items, (name, value)])
 
     def without(self, *names: str) -> Params:
         """A copy without the given parameters (absent names are ignored)."""
@@ -141,6 +144,8 @@ def unescape(text: str) -> str:
 
 def escape(text: str, safe: str) -> str:
     """%-escape every character outside the unreserved set plus `safe`."""
+    if _PLAIN.fullmatch(text):
+        return text  # nothing to escape: every `safe` set here includes the unreserved marks
     return quote(text, safe=safe, encoding="utf-8", errors="surrogateescape")
 
 
@@ -158,6 +163,14 @@ class SipUri:
     headers: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
+        # Memoised on the instance: parse_uri hands the same instance to every message that
+        # carries this URI, and the registrar and responses format it again each time.
+        text = self.__dict__.get("_text")
+        if text is None:
+            text = self.__dict__["_text"] = self._format()
+        return text
+
+    def _format(self) -> str:
         parts = [self.scheme, ":"]
         if self.user is not None:
             parts.append(escape(self.user, _USER_SAFE))
@@ -247,8 +260,27 @@ class AbsoluteUri:
 Uri: TypeAlias = SipUri | TelUri | AbsoluteUri
 
 
+# Parsed URIs by their text. The values are immutable, and the same few URIs come back in
+# every message of a peer (Request-URI, To, Contact), so parsing is skipped for them. Bounded
+# (emptied when full, short texts only) because peers choose the texts.
+_PARSED: dict[str, Uri] = {}
+PARSED_LIMIT = 4096
+CACHED_TEXT_LENGTH = 256
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI as it appears in a request line or between ``<`` and ``>``."""
+    uri = _PARSED.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(text) <= CACHED_TEXT_LENGTH:
+            if len(_PARSED) >= PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     colon = text.find(":")
     if colon <= 0 or not _SCHEME.fullmatch(text, 0, colon):
         raise ParseError(f"not a URI (no scheme): {text[:80]!r}")
@@ -326,6 +358,10 @@ def parse_uint(text: str, maximum: int, what: str) -> int:
     Checks length before calling int(): a peer's 10 000-digit number must neither cost CPU
     nor hit Python's int-conversion digit limit (which raises ValueError).
     """
+    if len(text) < 10 and text.isdigit() and text.isascii():
+        value = int(text)  # nine digits at most: cheap, and within Python's digit limit
+        if value <= maximum:
+            return value
     if not text or not text.isascii() or not text.isdigit():
         raise ParseError(f"{what} is not a number: {text[:40]!r}")
     significant = text.lstrip("0")
