@@ -321,7 +321,7 @@ class _StreamConnection(asyncio.Protocol):
         self.kind = kind
         self.id = 0
         self.transport: asyncio.Transport | None = None
-        self.framer = StreamFramer(limits=owner.settings.limits)
+        self.framer = StreamFramer(limits=owner.settings.limits, on_bytes=self._tap_in)
         self.peer: Peer | None = None
         self.peer_ip = ""
         self.closed = False
@@ -363,9 +363,12 @@ class _StreamConnection(asyncio.Protocol):
         elif isinstance(item, InvalidMessage):
             self.owner._rejected(item.error, self.peer)
         elif isinstance(item, Request | Response):
-            if self.owner.tap is not None:
-                self.owner.tap("in", item.to_bytes(), self.peer)
             self.owner._deliver(item, self.peer)
+
+    def _tap_in(self, data: bytes) -> None:
+        """The bytes as they arrived (a trace must show what the peer sent, not our re-serialisation)."""
+        if self.owner.tap is not None and self.peer is not None:
+            self.owner.tap("in", data, self.peer)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:

@@ -24,6 +24,7 @@ Everything else (Contact, Require, Content-Type…) is parsed when first asked f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telephony.sip.errors import MalformedMessage, ParseError
@@ -126,8 +127,12 @@ class StreamFramer:
     `buffered` is how many bytes wait for the rest of a message (e.g. for an idle timeout).
     """
 
-    def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, *, limits: Limits = DEFAULT_LIMITS, on_bytes: Callable[[bytes], None] | None = None
+    ) -> None:
+        """`on_bytes` sees each framed message exactly as it arrived, valid or not (SIP traces)."""
         self._limits = limits
+        self._on_bytes = on_bytes
         self._buffer = bytearray()
         self._scanned = 0  # bytes already searched for the blank line, so a resume is O(new)
         self._line_start = 0  # where the current incomplete line began
@@ -177,6 +182,8 @@ class StreamFramer:
         if len(buffer) < body_start + length:
             return None
         body = bytes(buffer[body_start : body_start + length])
+        if self._on_bytes is not None:
+            self._on_bytes(bytes(buffer[: body_start + length]))
         self._pending = None
         self._consume(body_start + length)
         try:

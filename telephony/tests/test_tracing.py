@@ -76,3 +76,30 @@ def test_buffer_keeps_recent_messages_per_call_id(count):
     buffer.observe("in", b"OPTIONS sip:x SIP/2.0\r\ni: old\r\n\r\n", peer, now=0.0)
     buffer.prune(now=1000.0)
     assert len(buffer) == 0
+
+
+def test_a_tcp_trace_holds_the_bytes_the_peer_sent(tmp_path):
+    """Compact names, odd spacing and a folded header: support must see them as sent."""
+    engine = EngineThread(tmp_path, tls=False).start()
+    try:
+        with socket.create_connection(engine.tcp, timeout=3) as sock:
+            port = sock.getsockname()[1]
+            sent = (
+                f"REGISTER sip:{REALM} SIP/2.0\r\n"
+                f"v:  SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:10]}\r\n"
+                "Max-Forwards: 70\r\n"
+                f"f: <sip:ghost@{REALM}>;tag=t1\r\n"
+                f"t:<sip:ghost@{REALM}>\r\n"
+                "i: trace-tcp-1\r\n"
+                "CSeq: 1 REGISTER\r\n"
+                "User-Agent: Folded\r\n   PBX/1.0\r\n"
+                f"m: <sip:ghost@127.0.0.1:{port};transport=tcp>\r\n"
+                "l: 0\r\n\r\n"
+            ).encode()
+            sock.sendall(sent)
+            assert sock.recv(65535).startswith(b"SIP/2.0 401")  # the tap ran before the answer
+        messages = engine.engine.traces.take("trace-tcp-1")
+    finally:
+        engine.stop()
+    incoming = [m.data for m in messages if m.direction == "in"]
+    assert incoming == [sent]
