@@ -204,7 +204,9 @@ def test_on_hold_nothing_is_sent_and_the_stream_resumes_as_a_new_talkspurt() -> 
     p = pacer()
     before = run(p, until=START + 0.199)
     p.set_muted(True)
-    p.play(sine(440, sample_rate=8000, seconds=0.1))  # a prompt during hold runs out unheard instead of waiting
+    p.play(
+        sine(440, sample_rate=8000, seconds=0.1)
+    )  # a prompt during hold runs out unheard instead of waiting
     held = run(p, until=START + 0.399)
     p.set_muted(False)
     after = [pk for t, pk in run(p, until=START + 0.599) if t >= START + 0.4]
