@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from telephony.receptionist import prompts  # noqa: E402
 from telephony.receptionist.asr import PocketsphinxRecognizer, default_model  # noqa: E402
 from telephony.receptionist.dialogue import AgentSettings, Outcome  # noqa: E402
-from telephony.receptionist.matching import DirectoryEntry, directory_matcher  # noqa: E402
+from telephony.receptionist.matching import DirectoryEntry, directory_matcher, spoken_vocabulary  # noqa: E402
 from telephony.receptionist.phoneline import on_the_line, spoken  # noqa: E402
 from telephony.receptionist.receptionist import Receptionist  # noqa: E402
 from telephony.receptionist.scripted_call import CallerTurn, PlayedPrompt, ScriptedCall  # noqa: E402
@@ -145,6 +145,7 @@ class Result:
     compute_ms: float | None
     turns: int
     call_seconds: float
+    heard: tuple[str, ...] = ()  # every turn: 'text' (confidence) -> outcome
 
 
 class RecordingTts:
@@ -232,7 +233,7 @@ async def run_case(
         voice_end = max((t for t in call.speech_ended_at if t <= understanding.heard_at + 0.3), default=None)
         if voice_end is not None and understanding.method == "speech":
             decision_ms = 1000 * (understanding.decided_at - voice_end)
-            hangover = receptionist.turns.end_after
+            hangover = receptionist.turns.last_hangover
             compute_ms = 1000 * (understanding.decided_at - understanding.heard_at - hangover)
     return Result(
         case=case,
@@ -244,6 +245,7 @@ async def run_case(
         compute_ms=compute_ms,
         turns=len(understanding.turns),
         call_seconds=call.clock(),
+        heard=tuple(f"{t.text!r} ({t.confidence:.2f}) -> {t.outcome.value}" for t in understanding.turns),
     )
 
 
@@ -288,7 +290,7 @@ async def main(args: argparse.Namespace) -> None:
         await tts.inner.prerender(
             [*prompts.FIXED, *(prompts.transferring(n) for n in names), *(prompts.confirm(n) for n in names)]
         )
-        default_model().grammar(matcher.vocabulary())
+        default_model().grammar(spoken_vocabulary(matcher))
         semaphore = asyncio.Semaphore(args.concurrency)
 
         async def bounded(case: Case) -> Result:
@@ -363,6 +365,7 @@ def report(results: list[Result], *, cpu: float, wall: float, verbose: bool) -> 
                     f"({r.first_confidence or 0:.2f}, {r.first_outcome}) -> {r.transferred_to} "
                     f"(wanted {c.request.extension})"
                 )
+                print("      " + "; ".join(r.heard))
         confidences = [(r.first_confidence, r.first_text, r.case.request.text) for r in results]
         print("\nfirst-turn confidences (sorted):")
         for confidence, heard, wanted in sorted(confidences, key=lambda x: x[0] or 0):

@@ -75,10 +75,15 @@ class Hypothesis:
     confidence: float  # 0..1
     expect: Expectation = Expectation.REQUEST
     audio_seconds: float = 0.0
+    # Directory phrases that sound like the one heard (another person the caller may have said).
+    sound_alikes: tuple[str, ...] = ()
 
 
 class Recognizer(Protocol):
-    """One call's speech recogniser. Not shared between calls."""
+    """One call's speech recogniser. Not shared between calls.
+
+    Optional: a `sentence_complete` attribute, true while the words decoded so far are a whole
+    sentence of the grammar; the receptionist then ends the turn after a shorter silence."""
 
     async def set_vocabulary(self, phrases: Sequence[str]) -> None:
         """The directory changed: hear these phrases from the next utterance on."""
@@ -211,6 +216,9 @@ class PocketsphinxRecognizer:
         self._expect = Expectation.REQUEST
         self._in_utterance = False
         self._fed_bytes = 0
+        # Whether the words decoded so far are a whole sentence of the grammar (set by the
+        # decoding thread; read by the turn detector to end the turn sooner).
+        self.sentence_complete = False
         # Touched only inside jobs (one at a time, in the pool):
         self._decoders: _Decoders | None = None
 
@@ -227,6 +235,7 @@ class PocketsphinxRecognizer:
         self._expect = expect
         self._in_utterance = True
         self._fed_bytes = 0
+        self.sentence_complete = False
         grammar, options, excluded = self.grammar, self._options, frozenset(exclude)
         self._submit(lambda: self._start(grammar, expect, options, excluded))
 
@@ -248,7 +257,10 @@ class PocketsphinxRecognizer:
         seconds = self._fed_bytes / 2 / 16000
         self._submit(self._drain)
         text, confidence = await self._submit(self._end)
-        return Hypothesis(text, confidence, self._expect, seconds)
+        alikes = ()
+        if self._expect is Expectation.REQUEST and self.grammar is not None and confidence > 0:
+            alikes = self.grammar.sound_alikes_of(text)
+        return Hypothesis(text, confidence, self._expect, seconds, alikes)
 
     def close(self) -> None:
         self._in_utterance = False
@@ -280,6 +292,7 @@ class PocketsphinxRecognizer:
             cmn = self._decoders.decoder.get_cmn() if self._decoders is not None else TELEPHONE_CMN
             self._decoders = _Decoders(self.model, grammar, options, cmn=cmn)
         self._decoders.start(expect, exclude)
+        self.sentence_complete = False
 
     def _drain(self) -> None:
         with self._pending_lock:
@@ -287,6 +300,8 @@ class PocketsphinxRecognizer:
             self._drain_queued = False
         if self._decoders is not None and chunks:
             self._decoders.process(b"".join(chunks))
+            if self._in_utterance:
+                self.sentence_complete = self._decoders.partial_is_sentence()
 
     def _end(self) -> tuple[str, float]:
         if self._decoders is None:
@@ -336,6 +351,11 @@ class _Decoders:
     def process(self, pcm16k: bytes) -> None:
         for offset in range(0, len(pcm16k), self.CHUNK):
             self.decoder.process_raw(pcm16k[offset : offset + self.CHUNK])
+
+    def partial_is_sentence(self) -> bool:
+        """The best path so far is a whole sentence (a cheap backtrace, no lattice)."""
+        hyp = self.decoder.hyp()
+        return hyp is not None and self.grammar.accepts(" ".join(hyp.hypstr.split()), self.expect)
 
     def end(self) -> tuple[str, float]:
         self.decoder.end_utt()

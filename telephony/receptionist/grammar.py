@@ -6,8 +6,12 @@ for people who exist is not. The request grammar is
     [please] [<lead-in>] <target> [please] [thanks | thank you]
 
 where a target is any directory phrase (display names, owners, first and last names, aliases,
-departments), "operator" / "reception", or "extension" and spoken digits ("one oh two").
-A separate yes/no grammar answers confirmation questions.
+departments), "operator" / "reception", or "extension" and the spoken digits of an extension
+that exists ("one oh two"): with free digits, "extension one two five" was heard as "one two
+nine", a number nobody has. A separate yes/no grammar answers confirmation questions.
+
+The grammar also knows which of its targets sound alike (`sound_alikes`: a small edit distance
+between their pronunciations), so the dialogue can ask before transferring to one of them.
 
 Every word needs a pronunciation. Most come from the CMU dictionary bundled with pocketsphinx;
 names it lacks (Nguyen, Siobhan) get one derived from espeak-ng's letter-to-sound rules,
@@ -153,6 +157,8 @@ class Grammar:
     # Per grammar, the words that carry the meaning (names, digits, yes/no), not the lead-ins.
     meaningful_words: dict[Expectation, frozenset[str]] = field(default_factory=dict)
     targets: tuple[str, ...] = ()  # what the request grammar names: directory phrases, operator
+    numbers: tuple[str, ...] = ()  # the extensions "extension <digits>" may name; () = any digits
+    sound_alikes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # target -> similar ones
     _patterns: dict[Expectation, re.Pattern[str]] = field(default_factory=dict, repr=False)
 
     def accepts(self, text: str, expect: Expectation = Expectation.REQUEST) -> bool:
@@ -163,26 +169,130 @@ class Grammar:
     def request_jsgf(self, exclude: Iterable[str] = ()) -> str:
         """The request grammar without some targets: a caller who said "no" to Ken Porter is
         not heard as asking for him again (the same voice is misheard the same way twice)."""
-        excluded = {" ".join(words_of(phrase)) for phrase in exclude}
+        exclude = list(exclude)
+        excluded = {" ".join(words_of(phrase)) for phrase in exclude if not phrase.strip().isdigit()}
         kept = [t for t in self.targets if t not in excluded]
-        return _request_rules(kept or list(self.targets)).jsgf("request")
+        turned_down = {phrase.strip() for phrase in exclude if phrase.strip().isdigit()}
+        numbers = [n for n in self.numbers if n not in turned_down]
+        return _request_rules(kept or list(self.targets), numbers or self.numbers).jsgf("request")
+
+    def targets_in(self, text: str) -> list[str]:
+        """The targets a recognised sentence names (the longest where one contains another),
+        "extension" and its digits included (read with "zero" for "oh")."""
+        padded = f" {' '.join('zero' if w == 'oh' else w for w in text.split())} "
+        found = [t for t in (*self.targets, *_number_phrases(self.numbers)) if f" {t} " in padded]
+        return [t for t in found if not any(t != o and f" {t} " in f" {o} " for o in found)]
+
+    def sound_alikes_of(self, text: str) -> tuple[str, ...]:
+        """Other targets that sound like what `text` names: what the recogniser may have misheard."""
+        similar = {alike for target in self.targets_in(text) for alike in self.sound_alikes.get(target, ())}
+        return tuple(sorted(similar))
 
 
-def _request_rules(targets: Sequence[str]) -> _Rules:
+def _request_rules(targets: Sequence[str], numbers: Sequence[str] = ()) -> _Rules:
     request = _Rules()
     request.rule("lead", LEAD_INS)
     request.rule("tail", POLITE_TAILS)
-    request.rule("digit", DIGIT_WORDS)
-    request.rule("target", targets, extra=["extension <digit>+"])
+    if numbers:
+        request.rule("number", [spoken for number in numbers for spoken in spoken_digits(number)])
+        extension = "extension <number>"
+    else:
+        request.rule("digit", DIGIT_WORDS)
+        extension = "extension <digit>+"
+    request.rule("target", targets, extra=[extension])
     request.public("request", "[please] [<lead>] <target> [please] [<tail>]")
     return request
 
 
+def _number_phrases(numbers: Iterable[str]) -> list[str]:
+    return [f"extension {spoken_digits(n)[0]}" for n in numbers]
+
+
+def spoken_digits(number: str) -> list[str]:
+    """Every way to say an extension's digits: 0 is "zero" or "oh" ("one oh four")."""
+    spoken = [""]
+    for digit in number:
+        names = ("zero", "oh") if digit == "0" else (_DIGIT_NAMES[digit],)
+        spoken = [f"{head} {name}".strip() for head in spoken for name in names]
+        if len(spoken) > 16:  # a long number full of zeros: the usual readings are enough
+            spoken = spoken[:16]
+    return spoken
+
+
+# Two targets sound alike when the edit distance between their phones, with a vowel for a vowel
+# or a consonant for its voiced/voiceless twin costing half, is at most this share of the longer
+# one ("jones" / "johns" 0.12, "tom hall" / "tim hill" 0.17, "paul" / "ball" 0.17; "sarah jones"
+# / "john smith" 0.8).
+SOUND_ALIKE_DISTANCE = 0.3
+_VOWELS = frozenset(
+    ["AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"]
+)
+# Voicing is what a telephone line blurs most among consonants (the burst and frication lie high).
+_TWINS = {
+    frozenset(pair)
+    for pair in (
+        ("P", "B"),
+        ("T", "D"),
+        ("K", "G"),
+        ("F", "V"),
+        ("S", "Z"),
+        ("TH", "DH"),
+        ("CH", "JH"),
+        ("SH", "ZH"),
+    )
+}
+
+
+def _swap_cost(x: str, y: str) -> float:
+    if x == y:
+        return 0.0
+    if (x in _VOWELS and y in _VOWELS) or frozenset((x, y)) in _TWINS:
+        return 0.5
+    return 1.0
+
+
+def phone_distance(a: Sequence[str], b: Sequence[str]) -> float:
+    """Edit distance between two phone sequences; near misses (see `_swap_cost`) cost 0.5."""
+    previous = [float(j) for j in range(len(b) + 1)]
+    for i, x in enumerate(a, start=1):
+        current = [float(i)]
+        for j, y in enumerate(b, start=1):
+            swap = _swap_cost(x, y)
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + swap))
+        previous = current
+    return previous[-1]
+
+
+def _sound_alikes(
+    targets: Sequence[str], lexicon: dict[str, tuple[str, ...]], limit: float
+) -> dict[str, tuple[str, ...]]:
+    phones = {
+        t: tuple(p.rstrip("012") for w in t.split() for p in lexicon[w][0].split())
+        for t in targets
+        if all(w in lexicon for w in t.split())
+    }
+    alike: dict[str, list[str]] = {t: [] for t in phones}
+    items = list(phones.items())
+    for n, (t, p) in enumerate(items):
+        for u, q in items[n + 1 :]:
+            if abs(len(p) - len(q)) > limit * max(len(p), len(q)):
+                continue  # cheap bound: the length difference alone is too large
+            if phone_distance(p, q) <= limit * max(len(p), len(q)):
+                alike[t].append(u)
+                alike[u].append(t)
+    return {t: tuple(us) for t, us in alike.items() if us}
+
+
 def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | None = None) -> Grammar:
-    """Grammars for a directory's phrases (`matcher.vocabulary()`)."""
+    """Grammars for a directory's phrases (`matching.spoken_vocabulary()`: the matcher's names and
+    the extension numbers; without numbers, "extension" takes any digits)."""
     directory: list[tuple[str, ...]] = []
+    numbers: list[str] = []
     seen: set[tuple[str, ...]] = set()
     for phrase in phrases:
+        if phrase.strip().isdigit():  # an extension number: said after "extension"
+            numbers.append(phrase.strip())
+            continue
         words = tuple(words_of(phrase))
         if words and words not in seen:
             seen.add(words)
@@ -214,7 +324,8 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
         raise ValueError(f"the acoustic model's dictionary lacks {sorted(set(fixed_missing))}")
 
     targets = [" ".join(words) for words in kept] + list(OPERATOR_PHRASES)
-    request = _request_rules(targets)
+    numbers = sorted(set(numbers))
+    request = _request_rules(targets, numbers)
 
     yes_no = _Rules()
     yes_no.rule("yes", YES_PHRASES)
@@ -235,6 +346,9 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
         skipped=skipped,
         derived={word: derived[word] for word in derived if word in lexicon},
         targets=tuple(targets),
+        numbers=tuple(numbers),
+        # Numbers too: "one two five" and "one two nine" differ in the sounds G.711 drops.
+        sound_alikes=_sound_alikes([*targets, *_number_phrases(numbers)], lexicon, SOUND_ALIKE_DISTANCE),
         _patterns={Expectation.REQUEST: request.pattern(), Expectation.YES_NO: yes_no.pattern()},
     )
 

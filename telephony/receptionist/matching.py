@@ -228,6 +228,12 @@ class ExtensionsMatcher:
         )
 
 
+def spoken_vocabulary(matcher: Matcher) -> list[str]:
+    """What the recogniser's grammar is built from: every name, and the extension numbers (so
+    "extension …" can only be heard as a number that exists)."""
+    return [*matcher.vocabulary(), *(number for number in matcher.extensions() if number.isdigit())]
+
+
 def directory_matcher(entries: Iterable[DirectoryEntry]) -> Matcher:
     """The extensions app's matcher when it is installed, else the simple one."""
     try:

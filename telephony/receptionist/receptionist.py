@@ -35,7 +35,7 @@ from telephony.receptionist.dialogue import (
     Understanding,
 )
 from telephony.receptionist.grammar import Expectation
-from telephony.receptionist.matching import Matcher
+from telephony.receptionist.matching import Matcher, spoken_vocabulary
 from telephony.receptionist.tts import Synthesizer
 from telephony.receptionist.turns import SpeechEnded, SpeechStarted, TurnDetector
 
@@ -121,7 +121,9 @@ class Receptionist:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     async def run(self) -> Understanding:
-        self._vocabulary = asyncio.create_task(self.recognizer.set_vocabulary(self.matcher.vocabulary()))
+        self._vocabulary = asyncio.create_task(
+            self.recognizer.set_vocabulary(spoken_vocabulary(self.matcher))
+        )
         self.dialogue = Dialogue(settings=self.settings, matcher=self.matcher, started_at=self.now())
         self._apply(self.dialogue.start())
         tasks = [
@@ -239,6 +241,8 @@ class Receptionist:
                     self._apply(self.dialogue.heard(hypothesis, speech_ended_at=event.at, now=self.now()))
         if not events and self._utterance_open:
             self.recognizer.feed(self._for_asr(frame))
+            # A recogniser that can tell a whole sentence from a prefix shortens the hangover.
+            self.turns.complete = bool(getattr(self.recognizer, "sentence_complete", False))
 
     async def _open_utterance(self, event: SpeechStarted) -> None:
         if self._expect is None:

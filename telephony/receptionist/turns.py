@@ -14,7 +14,10 @@ first `warm_up` of audio is never speech.
 The turn-end decision is the hangover: `end_after` (160 ms) of non-speech. The WebRTC VAD itself
 keeps calling frames speech for ~100 ms after a voice stops, so turns end ~270 ms after the
 caller's last sound (measured on synthesised callers; 200 ms of hangover would pass 300 ms).
-A shorter hangover would cut requests at the pause between two words. Frames are classified
+A shorter hangover would cut requests at the pause between two words, unless what was said
+is already a whole request: the receptionist sets `complete` while the recogniser's partial
+hypothesis is a full sentence of the grammar ("sarah jones please"), and then `short_end_after`
+(60 ms) of non-speech ends the turn. Frames are classified
 by the WebRTC VAD (`webrtcvad`, a kept library with 8/16 kHz support) when it is installed, else
 by an energy threshold over an adaptive noise floor.
 """
@@ -92,6 +95,7 @@ class TurnDetector:
         classifier: FrameClassifier | None = None,
         start_after: float = 0.1,
         end_after: float = 0.16,
+        short_end_after: float = 0.06,
         pre_roll: float = 0.3,
         max_utterance: float = 10.0,
         warm_up: float = 0.2,
@@ -103,6 +107,9 @@ class TurnDetector:
         self.end_after = end_after
         self.min_voiced = min_voiced
         self._end_frames = max(1, round(end_after / FRAME_SECONDS))
+        self._short_end_frames = max(1, round(short_end_after / FRAME_SECONDS))
+        self.complete = False  # the words so far are a whole request: a short hangover will do
+        self.last_hangover = end_after  # the hangover that ended the last turn
         self._max_frames = round(max_utterance / FRAME_SECONDS)
         self._warm_up_frames = round(warm_up / FRAME_SECONDS)
         self._frames_seen = 0
@@ -140,7 +147,8 @@ class TurnDetector:
             self._last_voiced_end = now
         else:
             self._quiet_run += 1
-        if self._quiet_run >= self._end_frames:
+        if self._quiet_run >= (self._short_end_frames if self.complete else self._end_frames):
+            self.last_hangover = self._quiet_run * FRAME_SECONDS
             return [self._end(forced=False)]
         if len(self._utterance) >= self._max_frames:
             return [self._end(forced=True)]
@@ -149,6 +157,7 @@ class TurnDetector:
     def reset(self) -> None:
         """Forget a turn in progress (the dialogue stopped listening)."""
         self.in_speech = False
+        self.complete = False
         self._voiced_run = 0
         self._utterance = []
         self._recent.clear()

@@ -128,7 +128,7 @@ def test_an_answer_to_the_question_can_name_someone_else(matcher):
 def test_nothing_understood_asks_again_once_then_the_fallback(matcher):
     dialogue = started(matcher, fallback_extension="100")
     assert heard(dialogue, "", 0.0) == [Say(prompts.ASK_AGAIN), Listen(Expectation.REQUEST)]
-    assert heard(dialogue, "miller", 0.1, at=12.0) == [
+    assert heard(dialogue, "can i speak to", 0.0, at=12.0) == [  # the audio ran out mid-sentence
         Say(prompts.PUTTING_THROUGH),
         Transfer("100", "Reception"),
     ]
@@ -287,3 +287,46 @@ def test_choice_questions_fall_back_to_full_names_when_departments_do_not_help(m
     assert _choice_question(twins) == "Tom Hall on extension 2 0 1 or Tom Hall on extension 2 0 2?"
     many = tuple(Candidate(str(300 + i), f"Sam {n}", owner=f"Sam {n}") for i, n in enumerate("ABCD"))
     assert "several people called Sam" in _choice_question(many)
+
+
+def test_a_sure_hearing_that_sounds_like_someone_else_is_checked_first(matcher):
+    dialogue = started(matcher)
+    dialogue.speech_started(4.0)
+    # Heard clearly as "smith", but "miller" (Sarah Miller) sounds like it to the recogniser.
+    hypothesis = Hypothesis("smith please", SURE, sound_alikes=("miller",))
+    actions = dialogue.heard(hypothesis, speech_ended_at=5.0, now=5.2)
+    assert actions == [Say("Did you want John Smith?"), Listen(Expectation.YES_NO)]
+    assert dialogue.understanding.turns[-1].outcome is Outcome.CONFIRM
+    dialogue.prompt_finished(7.0)
+    assert heard(dialogue, "yes", at=9.0)[-1] == Transfer("102", "Support")
+
+
+def test_a_sound_alike_of_the_same_person_or_of_someone_turned_down_is_no_doubt(matcher):
+    same = started(matcher)
+    same.speech_started(4.0)
+    actions = same.heard(
+        Hypothesis("support", SURE, sound_alikes=("john smith",)), speech_ended_at=5.0, now=5.2
+    )
+    assert actions[-1] == Transfer("102", "Support")
+
+    dialogue = started(matcher)
+    heard(dialogue, "sarah miller", UNSURE)
+    heard(dialogue, "no", at=10.0)  # not Sarah Miller
+    dialogue.prompt_finished(11.0)
+    dialogue.speech_started(12.0)
+    hypothesis = Hypothesis("john smith", SURE, sound_alikes=("sarah miller",))
+    assert dialogue.heard(hypothesis, speech_ended_at=13.0, now=13.2)[-1] == Transfer("102", "Support")
+
+
+def test_an_unclear_name_at_the_last_chance_is_asked_about_not_sent_to_the_fallback(matcher):
+    dialogue = started(matcher, fallback_extension="100")
+    assert heard(dialogue, "john smith", 0.1)[0] == Say(prompts.ASK_AGAIN)  # first time: again
+    dialogue.prompt_finished(7.0)
+    assert heard(dialogue, "miller", 0.1, at=12.0) == [
+        Say("Did you want Sarah Miller?"),
+        Listen(Expectation.YES_NO),
+    ]
+    dialogue.prompt_finished(14.0)
+    actions = heard(dialogue, "no", at=16.0)
+    assert actions[0] == Say(prompts.ASK_AFTER_NO) and "103" in actions[1].exclude  # nor her number
+    assert dialogue.misses == 0  # a "no" is progress: the caller may try again

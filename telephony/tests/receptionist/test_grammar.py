@@ -6,6 +6,8 @@ from telephony.receptionist.grammar import (
     arpabet_from_espeak,
     build_grammar,
     espeak_derive,
+    phone_distance,
+    spoken_digits,
     words_of,
 )
 
@@ -93,3 +95,48 @@ def test_the_acoustic_models_dictionary_serves_the_grammar():
     grammar = default_model().grammar(["Sarah Jones", "sales team"])
     assert grammar.lexicon["jones"] == ("JH OW N Z",)
     assert default_model().grammar(["Sarah Jones", "sales team"]) is grammar  # built once
+
+
+def test_extension_digits_are_only_the_numbers_that_exist():
+    grammar = build_grammar(["Sarah Jones", "Sarah", "104", "125"], lookup=lookup)
+    assert grammar.numbers == ("104", "125")
+    assert "sarah" in grammar.targets and "one zero four" not in grammar.targets
+    for sentence in ("extension one oh four", "extension one zero four please", "extension one two five"):
+        assert grammar.accepts(sentence), sentence
+    for impossible in ("extension one two nine", "extension one two", "extension one two five five"):
+        assert not grammar.accepts(impossible), impossible
+    assert "extension <digit>+" not in grammar.request_jsgf(exclude=["sarah"])  # kept when excluding
+
+
+def test_spoken_digits_read_zero_both_ways():
+    assert spoken_digits("125") == ["one two five"]
+    assert spoken_digits("100") == ["one zero zero", "one zero oh", "one oh zero", "one oh oh"]
+
+
+def test_targets_that_sound_alike_are_known():
+    grammar = build_grammar(
+        ["Sarah Jones", "Jones", "Emma Johns", "Johns", "Tom Hall", "Tim Hill", "John Smith"],
+        lookup=lambda w: default_model().pronunciations(w),
+    )
+    assert "johns" in grammar.sound_alikes["jones"]
+    assert "tim hill" in grammar.sound_alikes["tom hall"]
+    assert "john smith" not in grammar.sound_alikes.get("sarah jones", ())
+    assert grammar.sound_alikes_of("can i speak to jones please") == ("johns",)
+    # The longest target a sentence names decides: "sarah jones", not its "jones".
+    assert grammar.sound_alikes_of("sarah jones please") == grammar.sound_alikes.get("sarah jones", ())
+    assert grammar.sound_alikes_of("john smith") == ()
+
+
+def test_phone_distance_makes_a_vowel_for_a_vowel_cheap():
+    assert phone_distance(["JH", "OW", "N", "Z"], ["JH", "AA", "N", "Z"]) == 0.5
+    assert phone_distance(["T", "AA", "M"], ["P", "AA", "M"]) == 1.0
+    assert phone_distance(["P", "AO", "L"], ["B", "AO", "L"]) == 0.5  # voicing blurs on the phone
+    assert phone_distance([], ["S", "EH"]) == 2.0
+
+
+def test_a_turned_down_number_leaves_the_grammar_and_numbers_have_sound_alikes():
+    grammar = build_grammar(["Sarah", "125", "129", "301"], lookup=lookup)
+    assert "one two nine" in grammar.request_jsgf() and "one two nine" not in grammar.request_jsgf(["129"])
+    assert "one two five" in grammar.request_jsgf(["129"])
+    assert grammar.sound_alikes_of("extension one two five please") == ("extension one two nine",)
+    assert grammar.sound_alikes_of("extension three oh one") == ()  # nothing close to 301

@@ -77,3 +77,30 @@ def test_works_at_16_khz_for_g722(speak):
     )
     events = feed_all(TurnDetector(sample_rate=16000), wide)
     assert [type(e) for _, e in events] == [SpeechStarted, SpeechEnded]
+
+
+class Scripted:
+    """Speech or not, frame by frame, as given."""
+
+    def __init__(self, voiced: list[bool]) -> None:
+        self.voiced = iter(voiced)
+
+    def is_speech(self, frame: bytes) -> bool:
+        return next(self.voiced)
+
+
+@pytest.mark.parametrize(("complete", "quiet_frames"), [(False, 8), (True, 3)])
+def test_a_whole_request_ends_after_a_shorter_hangover(complete, quiet_frames):
+    voiced = [False] * 10 + [True] * 30 + [False] * 20
+    detector = TurnDetector(classifier=Scripted(voiced), end_after=0.16, short_end_after=0.06)
+    frame = b"\0" * 320
+    ended_after = None
+    for index in range(len(voiced)):
+        if index == 25:
+            detector.complete = complete  # the recogniser's partial hypothesis became a sentence
+        if any(isinstance(e, SpeechEnded) for e in detector.feed(frame, (index + 1) * FRAME_SECONDS)):
+            ended_after = index + 1 - 40  # non-speech frames heard when the turn ended
+            break
+    assert ended_after == quiet_frames
+    assert detector.last_hangover == pytest.approx(quiet_frames * FRAME_SECONDS)
+    assert not detector.complete  # the next turn starts with the full hangover again
