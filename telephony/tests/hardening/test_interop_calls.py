@@ -1,6 +1,6 @@
-"""A real SIP phone calls a DID through the engine: baresip registers, dials, is answered by the
-agent, keys an extension and is transferred with REFER. On 127.0.0.1 only; skipped when baresip
-is not installed (Debian package baresip; CI installs it)."""
+"""Real SIP phones call a DID through the engine: baresip and Linphone register, dial, are answered
+by the agent and hang up; baresip's tone and the agent's prompt flow both ways. On 127.0.0.1 only;
+skipped when a phone is not installed (Debian packages baresip, linphone-cli; CI installs them)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,53 @@ def test_baresip_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     # Seconds of RTP both ways: baresip's tone reached the engine, the agent's prompt reached it.
     stats = calls[0].media.stats
     assert stats.packets_received > 50 and stats.packets_sent > 50, (stats, output[-2000:])
+
+
+def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
+    if shutil.which("linphonecsh") is None:
+        pytest.skip("linphone-cli is not installed")
+    import os
+    import time
+
+    from telephony.tests.hardening.support import free_port
+
+    calls = []
+    engine.engine.calls.on_answered.append(calls.append)
+    home = tmp_path / "linphone"
+    (home / ".local" / "share" / "linphone").mkdir(parents=True)
+    rc = home / "linphonerc"
+    rc.write_text(
+        f"[sip]\nsip_port={free_port()}\nsip_tcp_port=-1\nsip_tls_port=-1\n[net]\nfirewall_policy=0\n"
+        "[sound]\necho_cancellation=0\n"
+    )
+    env = {**os.environ, "HOME": str(home)}
+
+    def sh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["linphonecsh", *args], capture_output=True, text=True, env=env, timeout=30)
+
+    assert sh("init", "-c", str(rc)).returncode == 0
+    try:
+        time.sleep(1.0)  # the daemon opens its socket
+        sh("generic", "soundcard use files")  # no sound card here: play and record files
+        sh(
+            "register",
+            "--host",
+            f"127.0.0.1:{engine.udp[1]}",
+            "--username",
+            "calls0001",
+            "--password",
+            PASSWORD,
+        )
+        assert wait_for(lambda: "registered," in sh("status", "register").stdout, timeout=20)
+        sh("dial", f"sip:{DID}@127.0.0.1:{engine.udp[1]}")
+        assert wait_for(lambda: events_of(engine, "CallAnswered"), timeout=15), sh("status", "hook").stdout
+        time.sleep(3)
+        sh("hangup")
+        ended = wait_for(lambda: events_of(engine, "CallEnded"), timeout=15)
+    finally:
+        sh("exit")
+    assert ended and ended[0]["outcome"] == "caller_hung_up", ended
+    # Our stream reached it; Linphone's "files" sound card without a file sends no audio, only
+    # its 20-byte STUN keep-alives to our RTP and RTCP ports (counted as malformed, dropped).
+    stats = calls[0].media.stats
+    assert stats.packets_sent > 50, stats
