@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from smartalex.agents.models import Agent
-from trunks.models import Did, SipTrunk, TrunkEvent, TrunkStatus
+from trunks.models import SipTrunk, TrunkEvent, TrunkStatus
+from trunks.tests.browser.steps import add_did_on_trunk_page, link_new_agent
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -145,23 +145,15 @@ def test_connect_your_carrier_end_to_end(page):
 
     # Add a DID on the trunk's page.
     page.goto(f"/trunks/{trunk.pk}/")
-    expect(page.locator("[data-problem=no_did]")).to_be_visible()
-    page.fill("#id_number", "+1 (415) 555-0100")
-    page.click("#did-add-form button[type=submit]")
-    expect(page.locator("#did-table")).to_contain_text("+14155550100")
-    expect(page.locator("[data-problem=no_did]")).to_have_count(0)
-    assert Did.objects.filter(trunk=trunk, number="+14155550100").exists()
+    add_did_on_trunk_page(page, expect, trunk, "+1 (415) 555-0100", "+14155550100")
     shot(page, "6-did")
 
     # Agent Studio → New agent → Telephony tab → pick the trunk → Save.
-    page.click("nav >> text=Agent Studio")
-    page.click("#new-agent")
-    page.fill("#id_name", "Reception")
-    page.fill("#id_first_message", "Thanks for calling Bright Smiles, how can I help?")
-    page.click("#save-agent")
-    expect(page.locator("#telephony-tab[aria-current=page]")).to_be_visible()
-    page.select_option("#id_trunk", str(trunk.pk))
-    page.click("#save-telephony")
-    expect(page.locator("#telephony-panel")).to_contain_text("answers calls on trunk “Head office”")
-    assert Agent.objects.get(name="Reception").trunk_id == trunk.pk
+    link_new_agent(
+        page,
+        expect,
+        trunk,
+        name="Reception",
+        first_message="Thanks for calling Bright Smiles, how can I help?",
+    )
     shot(page, "7-agent-linked")

@@ -13,10 +13,10 @@ import time
 
 from django.conf import settings
 
-from smartalex.agents.models import Agent
-from trunks.models import Did, SipTrunk
+from trunks.models import SipTrunk
 
 from .peers import expect, needs_peers, shot, sipp_output, wait_until_engine_knows
+from .steps import add_did_on_trunk_page, link_new_agent
 
 pytestmark = needs_peers
 
@@ -113,25 +113,13 @@ def test_new_customer_connects_a_pbx_that_registers_with_the_shown_credentials(
     # Then, in SmartAlex: add the DID on the trunk's page.
     page.click("#next-steps >> text=Add your DIDs to this trunk")
     expect(page).to_have_url(re.compile(rf"/trunks/{trunk.pk}/"))
-    expect(page.locator("[data-problem=no_did]")).to_be_visible()
-    page.fill("#id_number", "+44 20 7946 0321")
-    page.click("#did-add-form button[type=submit]")
-    expect(page.locator("#did-table")).to_contain_text("+442079460321")
-    expect(page.locator("[data-problem=no_did]")).to_have_count(0)
-    assert Did.objects.filter(trunk=trunk, number="+442079460321").exists()
+    add_did_on_trunk_page(page, expect, trunk, "+44 20 7946 0321", "+442079460321")
     shot(page, "customer-5-did")
 
     # Agent Studio → New agent → Telephony tab → the trunk → Save.
-    page.click("nav >> text=Agent Studio")
-    page.click("#new-agent")
-    page.fill("#id_name", "Front desk")
-    page.fill("#id_first_message", "Harbour Vets, how can we help your pet today?")
-    page.click("#save-agent")
-    expect(page.locator("#telephony-tab[aria-current=page]")).to_be_visible()
-    page.select_option("#id_trunk", str(trunk.pk))
-    page.click("#save-telephony")
-    expect(page.locator("#telephony-panel")).to_contain_text("answers calls on trunk “Surgery PBX”")
-    assert Agent.objects.get(name="Front desk").trunk_id == trunk.pk
+    link_new_agent(
+        page, expect, trunk, name="Front desk", first_message="Harbour Vets, how can we help your pet today?"
+    )
     shot(page, "customer-6-agent-linked")
 
     # The trunks list agrees: registered, with its DID.
