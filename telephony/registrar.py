@@ -288,7 +288,7 @@ class Registrar:
             )
             await self.store.save(binding)
             known[uri] = binding
-            self._claim_flow((peer.transport, peer.ip, peer.port), trunk.id)
+            self._claim_flow_of(binding)
         self._report(request, peer, trunk, known, updates, was_registered, changed_source, now)
         return self._ok(request, trunk, known, now)
 
@@ -364,8 +364,15 @@ class Registrar:
         stored = await self.store.bindings(trunk_id, now=now)
         known = self._known[trunk_id] = {b.contact: b for b in stored}
         for binding in stored:
-            self._claim_flow((binding.transport, binding.source_ip, binding.source_port), trunk_id)
+            self._claim_flow_of(binding)
         return known
+
+    def _claim_flow_of(self, binding: Binding) -> None:
+        """A REGISTER that came through a proxy (it carries a Path, RFC 3327) was sent from the
+        proxy's address, which every PBX behind that proxy shares: it identifies none of them,
+        even before a second trunk registers through it (docs/interop.md, Kamailio)."""
+        if not binding.path:
+            self._claim_flow((binding.transport, binding.source_ip, binding.source_port), binding.trunk_id)
 
     def _claim_flow(self, flow: tuple[str, str, int], trunk_id: int) -> None:
         """One address that registers two trunks is a proxy or a shared gateway, not a PBX: an
@@ -405,7 +412,7 @@ class Registrar:
         self._known = {}
         for binding in bindings:
             self._known.setdefault(binding.trunk_id, {})[binding.contact] = binding
-            self._claim_flow((binding.transport, binding.source_ip, binding.source_port), binding.trunk_id)
+            self._claim_flow_of(binding)
         self._warm = True
         return len(bindings)
 

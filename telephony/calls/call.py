@@ -171,7 +171,8 @@ class Call:
             self.reject(503, "No media port available", retry_after=5)
             return
         if settings.answer_delay > 0:
-            self._respond(self.transaction, make_response(self.invite, 180, to_tag=self.local_tag))
+            ringing = make_response(self.invite, 180, to_tag=self.local_tag, headers=self._record_routes())
+            self._respond(self.transaction, ringing)
             await asyncio.sleep(settings.answer_delay)
         if self.is_over:  # cancelled while ringing
             self.media.close()
@@ -182,6 +183,7 @@ class Call:
             200,
             to_tag=self.local_tag,
             headers=[
+                *self._record_routes(),
                 ("Contact", self.contact()),
                 ("Allow", ALLOW),
                 ("Supported", SUPPORTED),
@@ -213,6 +215,11 @@ class Call:
             session_version=self.session_version,
             preferences=preferences,
         )
+
+    def _record_routes(self) -> list[tuple[str, str]]:
+        """RFC 3261 §12.1.1: a response that makes a dialog carries the INVITE's Record-Route
+        values, in order, or a proxy in front (Kamailio) is left out of the caller's ACK and BYE."""
+        return [("Record-Route", value) for value in self.invite.headers.get_all("Record-Route")]
 
     def contact(self) -> str:
         host, port = self.handler.signalling_address(self.peer)

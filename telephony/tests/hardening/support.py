@@ -439,3 +439,124 @@ def write_users(path: Path, users: list[tuple[str, str]]) -> Path:
     lines = ["SEQUENTIAL"] + [f"{u};127.0.0.1;[authentication username={u} password={p}]" for u, p in users]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --- Kamailio in front of engines ----------------------------------------------------------------
+
+# The SIP load balancer of DESIGN.md "Scaling out", as docs/interop.md describes it. Dispatcher
+# set 1 holds every engine (round robin); set N+1 holds engine N alone, for a test that must
+# send a request to one engine (header X-Engine: N+1, which no real PBX sends).
+KAMAILIO_CFG = """#!KAMAILIO
+debug=1
+log_stderror=yes
+fork=yes
+children=2
+listen=udp:127.0.0.1:{port}
+auto_aliases=no
+alias="127.0.0.1:{port}"
+disable_tcp=yes
+mpath="{mpath}"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "siputils.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "rr.so"
+loadmodule "path.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "{dispatcher_list}")
+modparam("dispatcher", "ds_ping_interval", 0)
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (has_totag()) {{
+        # In a dialog: the Route we recorded leads to the Contact of the engine that answered.
+        if (loose_route()) {{
+            xlog("L_NOTICE", "in-dialog $rm $ci to $ru\\n");
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}  # a 407's ACK
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("REGISTER")) {{ add_path_received(); }}
+    if (is_method("INVITE")) {{ record_route(); }}
+    $var(set) = 1;
+    if (is_present_hf("X-Engine")) {{ $var(set) = $(hdr(X-Engine){{s.int}}); }}
+    # 4: round robin. The two steps of a digest REGISTER land on different engines on purpose.
+    if (!ds_select_dst("$var(set)", "4")) {{ sl_send_reply("503", "No engine"); exit; }}
+    xlog("L_NOTICE", "new $rm $ci to $du\\n");
+    t_relay();
+}}
+"""
+
+
+class Kamailio:
+    """kamailio (Debian package) as the dispatcher in front of `engines` (udp addresses)."""
+
+    def __init__(self, workdir: Path, engines: list[tuple[str, int]]) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.engines = engines
+        self.log_path = workdir / "kamailio.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Kamailio:
+        mpath = next(Path("/usr/lib").rglob("kamailio/modules/dispatcher.so")).parent
+        sets = [f"1 sip:{host}:{port}\n" for host, port in self.engines]
+        sets += [f"{n + 2} sip:{host}:{port}\n" for n, (host, port) in enumerate(self.engines)]
+        (self.workdir / "dispatcher.list").write_text("".join(sets))
+        cfg = self.workdir / "kamailio.cfg"
+        cfg.write_text(
+            KAMAILIO_CFG.format(port=self.port, mpath=mpath, dispatcher_list=self.workdir / "dispatcher.list")
+        )
+        (self.workdir / "run").mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            ["kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", str(cfg), "-Y", str(self.workdir / "run")],
+            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"),  # noqa: SIM115
+        )  # fmt: skip
+        # Ready when it answers: an OPTIONS with no route gets its 404/483/200, any answer will do.
+        ready = wait_for(lambda: self.process.poll() is not None or self._answers(), timeout=20, interval=0.2)
+        assert ready and self.process.poll() is None, self.log()[-3000:]
+        return self
+
+    def _answers(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(0.3)
+            port = sock.getsockname()[1]
+            probe = (
+                f"OPTIONS sip:127.0.0.1:{self.port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:16]}\r\n"
+                "Max-Forwards: 0\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:probe@127.0.0.1>\r\n"
+                f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            sock.sendto(probe.encode(), ("127.0.0.1", self.port))
+            try:
+                return sock.recv(65535).startswith(b"SIP/2.0 ")
+            except OSError:
+                return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def need(binary: str) -> None:
+    import pytest
+
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} is not installed (Debian package; see docs/interop.md)")

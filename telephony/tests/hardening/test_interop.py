@@ -7,7 +7,6 @@ telephony/tests/test_registration_e2e.py. What each peer needed is written down 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,8 +15,10 @@ import pytest
 
 from telephony.location import SqliteLocationStore
 from telephony.tests.hardening.support import (
+    Kamailio,
     StoreEngineThread,
     free_port,
+    need,
     sipp_register,
     static_config,
     trunk_row,
@@ -29,11 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 USER = "interop01"
 PASSWORD = "interop-password-0000001"
-
-
-def need(binary: str) -> None:
-    if shutil.which(binary) is None:
-        pytest.skip(f"{binary} is not installed (Debian package; see docs/interop.md)")
 
 
 @pytest.fixture
@@ -122,43 +118,11 @@ def test_linphone_registers(engine, tmp_path):
         sh("exit")
 
 
-# --- Kamailio (dispatcher) in front of two engines -----------------------------------------------
-
-KAMAILIO_CFG = """#!KAMAILIO
-debug=1
-log_stderror=yes
-fork=yes
-children=2
-listen=udp:127.0.0.1:{port}
-auto_aliases=no
-alias="127.0.0.1:{port}"
-disable_tcp=yes
-mpath="{mpath}"
-loadmodule "kex.so"
-loadmodule "corex.so"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "rr.so"
-loadmodule "path.so"
-loadmodule "dispatcher.so"
-modparam("dispatcher", "list_file", "{dispatcher_list}")
-modparam("dispatcher", "ds_ping_interval", 0)
-request_route {{
-    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-    if (is_method("REGISTER")) {{ add_path_received(); }}
-    # 4: round robin. The two steps of a digest REGISTER land on different engines on purpose.
-    if (!ds_select_dst("1", "4")) {{ sl_send_reply("503", "No engine"); exit; }}
-    t_relay();
-}}
-"""
+# --- Kamailio (dispatcher) in front of two engines: its configuration is support.KAMAILIO_CFG -----
 
 
 def test_kamailio_dispatcher_spreads_registrations_over_two_engines(tmp_path):
     need("kamailio")
-    mpath = next(Path("/usr/lib").rglob("kamailio/modules/dispatcher.so")).parent
     rows = [
         trunk_row(i, username=f"kam{i:04d}", password=f"kampass-{i:04d}-xxxxxxxxxx") for i in range(1, 41)
     ]
@@ -175,29 +139,20 @@ def test_kamailio_dispatcher_spreads_registrations_over_two_engines(tmp_path):
     for engine in engines:
         (tmp_path / engine.var_dir.name).mkdir()
         engine.start()
-    port = free_port()
-    (tmp_path / "dispatcher.list").write_text("".join(f"1 sip:127.0.0.1:{e.udp[1]}\n" for e in engines))
-    cfg = tmp_path / "kamailio.cfg"
-    cfg.write_text(KAMAILIO_CFG.format(port=port, mpath=mpath, dispatcher_list=tmp_path / "dispatcher.list"))
-    kamailio = subprocess.Popen(
-        ["kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", str(cfg), "-Y", str(tmp_path / "run")],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "kamailio.log", "w"),  # noqa: SIM115
-    )  # fmt: skip
+    kamailio = Kamailio(tmp_path, [e.udp for e in engines])
     try:
-        time.sleep(1.5)
-        assert kamailio.poll() is None, (tmp_path / "kamailio.log").read_text()[-2000:]
+        kamailio.start()
         users = write_users(
             tmp_path / "users.csv", [(f"kam{i:04d}", f"kampass-{i:04d}-xxxxxxxxxx") for i in range(1, 41)]
         )
-        run = sipp_register(port, users, count=40, rate=20)
-        assert run.returncode == 0, run.stdout[-2000:] + (tmp_path / "kamailio.log").read_text()[-2000:]
+        run = sipp_register(kamailio.port, users, count=40, rate=20)
+        assert run.returncode == 0, run.stdout[-2000:] + kamailio.log()[-2000:]
         served = [e.engine.registrar.stats for e in engines]
         assert all(s.registers >= 20 for s in served), served  # round robin: both took their share
         assert sum(s.registrations for s in served) == 40
         counted = SqliteLocationStore(store_path)._db.execute("SELECT count(*) FROM bindings").fetchone()[0]
         assert counted == 40
     finally:
-        kamailio.terminate()
-        kamailio.wait(20)
+        kamailio.stop()
         for engine in engines:
             engine.stop()

@@ -1,5 +1,5 @@
 """Real SIP phones call a DID through the engine: baresip and Linphone register, dial, are answered
-by the agent and hang up; baresip's tone and the agent's prompt flow both ways. On 127.0.0.1 only;
+by the agent and hang up; each phone's tone and the agent's prompt flow both ways. On 127.0.0.1 only;
 skipped when a phone is not installed (Debian packages baresip, linphone-cli; CI installs them)."""
 
 from __future__ import annotations
@@ -68,6 +68,21 @@ def test_baresip_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     assert stats.packets_received > 50 and stats.packets_sent > 50, (stats, output[-2000:])
 
 
+def tone_wav(path: Path, *, seconds: float) -> Path:
+    """A 440 Hz tone, 8 kHz 16-bit mono: what Linphone's file player reads without resampling."""
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        samples = (int(8000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(int(8000 * seconds)))
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return path
+
+
 def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     if shutil.which("linphonecsh") is None:
         pytest.skip("linphone-cli is not installed")
@@ -94,6 +109,8 @@ def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     try:
         time.sleep(1.0)  # the daemon opens its socket
         sh("generic", "soundcard use files")  # no sound card here: play and record files
+        # The microphone in file mode (linphone_core_set_play_file): without it, nothing is sent.
+        sh("generic", f"play {tone_wav(tmp_path / 'tone.wav', seconds=10)}")
         sh(
             "register",
             "--host",
@@ -112,7 +129,6 @@ def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     finally:
         sh("exit")
     assert ended and ended[0]["outcome"] == "caller_hung_up", ended
-    # Our stream reached it; Linphone's "files" sound card without a file sends no audio, only
-    # its 20-byte STUN keep-alives to our RTP and RTCP ports (counted as malformed, dropped).
+    # Seconds of RTP both ways: the WAV it plays as its microphone, and the agent's prompt.
     stats = calls[0].media.stats
-    assert stats.packets_sent > 50, stats
+    assert stats.packets_received > 50 and stats.packets_sent > 50, stats
