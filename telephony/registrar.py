@@ -213,7 +213,7 @@ class Registrar:
         except PeerError as error:
             return make_response(request, error.status, error.reason, to_tag=_tag())
         known = await self._bindings(trunk.id, now)
-        if wildcard or not contacts or any(_news_to(known, contact, request.call_id) for contact in contacts):
+        if wildcard or not contacts or any(_news_to(known, contact, peer) for contact in contacts):
             # Another engine process may hold bindings of this trunk that ours never saw (a new
             # Call-ID can land on any of them): read the shared store before listing or removing.
             # Refreshes, the bulk of the traffic, stay on the cached bindings.
@@ -423,10 +423,20 @@ class Registrar:
 _SHARED_FLOW = -1  # `_flows` value for an address that registered several trunks
 
 
-def _news_to(known: dict[str, Binding], contact: Contact, call_id: str) -> bool:
-    """Not a refresh of a binding this process holds: a new contact, or another registration."""
+def _news_to(known: dict[str, Binding], contact: Contact, peer: Peer) -> bool:
+    """Not a refresh of a binding this process holds: a new contact, or one from another address.
+
+    A known contact re-registered from the same address under a new Call-ID (a PBX that starts a
+    new registration per refresh, as sipp does) is treated as a refresh: the store gets the new
+    binding either way, and reading it first would only refresh this process's list of the
+    trunk's other contacts, which refreshes under one Call-ID do not read either.
+    """
     binding = known.get(str(contact.uri))
-    return binding is None or binding.call_id != call_id
+    return binding is None or (binding.transport, binding.source_ip, binding.source_port) != (
+        peer.transport,
+        peer.ip,
+        peer.port,
+    )
 
 
 def diagnose(request: Request, peer: Peer, trunk: TrunkConfig) -> list[str]:

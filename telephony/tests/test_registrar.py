@@ -250,3 +250,28 @@ def test_an_address_that_registers_two_trunks_identifies_neither(tmp_path):
     assert h.registrar.trunk_on_flow(proxy) == 1
     assert h.register_with_password(peer=proxy, username="sa0002", call_id="b").status == 200
     assert h.registrar.trunk_on_flow(proxy) is None  # INVITEs from it are challenged
+
+
+class CountingStore(SqliteLocationStore):
+    """The real embedded store, counting the reads the registrar makes of it."""
+
+    reads = 0
+
+    async def bindings(self, trunk_id, *, now):
+        self.reads += 1
+        return await super().bindings(trunk_id, now=now)
+
+
+def test_a_known_contact_under_a_new_call_id_from_its_address_is_answered_without_a_store_read(tmp_path):
+    h = Harness(tmp_path)
+    h.registrar.store = store = CountingStore(tmp_path / "counted.sqlite3")
+    asyncio.run(h.registrar.warm(h.now))
+    h.register_with_password(call_id="boot-1")  # a new contact: read the shared store first
+    assert store.reads == 1
+    # sipp, and some PBXs, start a new Call-ID for every refresh: still a refresh.
+    assert h.register_with_password(call_id="boot-2").status == 200
+    assert store.reads == 1
+    assert [type(e).__name__ for e in h.events] == ["TrunkRegistered"]
+    # The same contact from another address (NAT rebinding, a restarted PBX) is news again.
+    h.register_with_password(call_id="boot-3", peer=Peer("udp", "203.0.113.5", 6000))
+    assert store.reads == 2
