@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from telephony.redis_pipe import RedisPipe  # noqa: E402
 from telephony.shared_state import MemoryNonceCounts, RedisNonceCounts, SqliteNonceCounts  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -68,7 +69,7 @@ async def main(args: argparse.Namespace) -> None:
     stores = {
         "memory": MemoryNonceCounts(),
         "sqlite": SqliteNonceCounts(db),
-        "redis": RedisNonceCounts(client, prefix=prefix),
+        "redis": RedisNonceCounts(RedisPipe(REDIS_URL), prefix=prefix),
     }
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
     print(f"{'store':8} {'batch':>6} {'wall µs/check':>14} {'CPU µs/check':>13} {'checks/s/core':>14}")

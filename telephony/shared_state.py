@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from telephony.redis_pipe import RedisPipe, Script
 from telephony.sip import digest
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+_ACCEPT = Script(_ACCEPT_SCRIPT)
 
 
 class _BatchedCounts:
@@ -131,14 +133,15 @@ class RedisNonceCounts(_BatchedCounts):
     forgotten while its nonce is still valid could be replayed.
     """
 
-    def __init__(self, client: redis_asyncio.Redis, *, ttl: float = 330, prefix: str = "sec:nc:") -> None:
+    def __init__(self, pipe: RedisPipe, *, ttl: float = 330, prefix: str = "sec:nc:") -> None:
         super().__init__()
-        self._script = client.register_script(_ACCEPT_SCRIPT)
+        self._pipe = pipe
         self._ttl_ms = str(int(ttl * 1000))
         self._prefix = prefix
 
     async def _check(self, batch: list[tuple[str, int, float]]) -> list[bool]:
-        return await self._script(
+        return await self._pipe.evalsha(  # type: ignore[return-value]
+            _ACCEPT,
             keys=[self._prefix + nonce for nonce, _, _ in batch],
             args=[self._ttl_ms, *(nc for _, nc, _ in batch)],
         )
@@ -327,7 +330,7 @@ def security_for(
 
     if isinstance(store, RedisLocationStore):
         client = store._redis  # one connection pool for the bindings and the security state
-        return SharedSecurity(counts=RedisNonceCounts(client, ttl=nonce_ttl), bans=RedisBanBook(client))
+        return SharedSecurity(counts=RedisNonceCounts(store.pipe, ttl=nonce_ttl), bans=RedisBanBook(client))
     if isinstance(store, SqliteLocationStore):
         # Its own connection to the same file, so its transactions never mix with the store's.
         path = store._db.execute("PRAGMA database_list").fetchone()[2]
