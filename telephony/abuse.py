@@ -67,6 +67,9 @@ class AbuseGuard:
         self.settings = settings or AbuseSettings()
         self.on_ban = on_ban  # (ip, until) for each ban decided here, not for merged ones
         self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_sources)
+        # A proxy or load generator in front of us is trusted and over its flood budget on
+        # every request: remember the answer rather than parse its address each time.
+        self._trusted_answers: dict[str, bool] = {}
         self.is_whitelisted = lambda ip: self.is_trusted(ip) or is_whitelisted(ip)
         self.bans: dict[str, float] = {}  # ip → banned until
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
@@ -95,11 +98,17 @@ class AbuseGuard:
         return Verdict.ALLOW
 
     def is_trusted(self, ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in self._trusted if net.version == address.version)
+        answer = self._trusted_answers.get(ip)
+        if answer is None:
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+            answer = any(address in net for net in self._trusted if net.version == address.version)
+            if len(self._trusted_answers) >= self.settings.max_tracked_sources:
+                self._trusted_answers.clear()  # a scan from many addresses: start over, stay bounded
+            self._trusted_answers[ip] = answer
+        return answer
 
     def _take_token(self, ip: str, now: float) -> bool:
         s = self.settings

@@ -16,6 +16,7 @@ Answers (the product's troubleshooting guide tells customers to look for 401 and
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
@@ -348,7 +349,7 @@ class Registrar:
             ("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in known.values()
         ]
         headers += [("Path", p) for p in request.headers.get_all("Path")]
-        headers += [("Date", formatdate(now, usegmt=True)), ("Allow", ALLOW)]
+        headers += [("Date", _http_date(int(now))), ("Allow", ALLOW)]
         return make_response(request, 200, to_tag=_tag(), headers=headers)
 
     async def _bindings(self, trunk_id: int, now: float) -> dict[str, Binding]:
@@ -421,6 +422,12 @@ class Registrar:
 
 
 _SHARED_FLOW = -1  # `_flows` value for an address that registered several trunks
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    # One formatting per second, not per 200 OK.
+    return formatdate(second, usegmt=True)
 
 
 def _news_to(known: dict[str, Binding], contact: Contact, peer: Peer) -> bool:
