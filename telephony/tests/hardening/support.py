@@ -375,6 +375,17 @@ def python_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 
 
+def terminate(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 20 s: a child that hangs on shutdown must not hang the suite."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 class Sipserver:
     """`manage.py sipserver` as a child process on the private services, logging to a file
     (a pipe nobody reads would fill up and stall the server)."""
@@ -415,13 +426,7 @@ class Sipserver:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
 
 
 def sipp_register(port: int, users_csv: Path, *, count: int, rate: int = 100, timeout: float = 180):
@@ -546,13 +551,7 @@ class Kamailio:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
 
 
 def need(binary: str) -> None:
