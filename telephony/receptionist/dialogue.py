@@ -23,7 +23,14 @@ from typing import Any
 from telephony.receptionist import prompts
 from telephony.receptionist.asr import Hypothesis
 from telephony.receptionist.digits import DigitCollector
-from telephony.receptionist.grammar import NO_PHRASES, OPERATOR_PHRASES, YES_PHRASES, Expectation, words_of
+from telephony.receptionist.grammar import (
+    NO_PHRASES,
+    OPERATOR_PHRASES,
+    YES_PHRASES,
+    Expectation,
+    correction_of,
+    words_of,
+)
 from telephony.receptionist.matching import AMBIGUITY_MARGIN, Candidate, DirectoryMatch, Matcher
 
 DEFAULT_SILENCE_TIMEOUT = 30.0
@@ -317,8 +324,10 @@ class Dialogue:
 
     # --- deciding ------------------------------------------------------------------------------
 
-    def _request(self, turn: _Turn) -> list[Action]:
-        found = _without(self.matcher.match(turn.text), self._rejected)
+    def _request(self, turn: _Turn, *, said: str | None = None) -> list[Action]:
+        """`said`: the request in what was heard, when not all of it ("no, I said …")."""
+        said = turn.text if said is None else said
+        found = _without(self.matcher.match(said), self._rejected)
         if found.ambiguous:
             return self._ask_choice(turn, _close_candidates(found))
         best = found.best
@@ -327,7 +336,7 @@ class Dialogue:
             return self._transfer(turn, best, method="speech")
         if best is not None:
             return self._ask_confirmation(turn, best)
-        if _OPERATOR_WORDS.intersection(words_of(turn.text)):
+        if _OPERATOR_WORDS.intersection(words_of(said)):
             return self._to_fallback(turn, method="operator")
         return self._miss(turn)
 
@@ -377,14 +386,18 @@ class Dialogue:
         answer = " ".join(words_of(turn.text))
         if answer in _YES and self._proposed is not None:
             return self._transfer(turn, self._proposed, method="speech")
-        if answer in _NO and self._proposed is not None:
+        correction = correction_of(turn.text)
+        if (answer in _NO or correction is not None) and self._proposed is not None:
             self._rejected.add(self._proposed.extension)
             if len(self._rejected) >= MAX_REJECTED:
                 return self._to_fallback(turn, method="fallback")
-            self._record(turn, Outcome.ASK_AGAIN)
             self._excluded_phrases = self._phrases_only_for(self._rejected)
             self.misses, self._doubted = 0, None
             self.state = State.LISTENING
+            if correction is not None:
+                # "No, I said Sarah Jones": the no and the next request in one breath.
+                return self._request(turn, said=correction)
+            self._record(turn, Outcome.ASK_AGAIN)
             return self._say(prompts.ASK_AFTER_NO) + [self._listen(Expectation.REQUEST)]
         return self._miss(turn)
 

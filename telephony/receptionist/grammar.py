@@ -43,6 +43,9 @@ OPERATOR_PHRASES = ("operator", "reception", "receptionist")
 DIGIT_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 YES_PHRASES = ("yes", "yes please", "yeah", "yep", "correct", "that's right", "right", "sure")
 NO_PHRASES = ("no", "no thanks", "no thank you", "nope", "wrong", "that's wrong", "not right")
+# "No, I said Sarah Jones": a "no" to "Did you want …?" that names who the caller wanted.
+CORRECTION_NOES = ("no", "nope")
+CORRECTION_LEADS = ("i said", "i want", "i wanted", "i asked for")
 
 _DIGIT_NAMES = dict(zip("0123456789", ("zero",) + DIGIT_WORDS[2:], strict=True))
 _WORD = re.compile(r"[a-z0-9']+")
@@ -166,15 +169,19 @@ class Grammar:
         audio mid-sentence returns a prefix ("can i speak to"); that is not an answer."""
         return bool(self._patterns[expect].fullmatch("".join(" " + word for word in text.split())))
 
-    def request_jsgf(self, exclude: Iterable[str] = ()) -> str:
+    def request_jsgf(self, exclude: Iterable[str] = (), *, lead_ins: bool = True) -> str:
         """The request grammar without some targets: a caller who said "no" to Ken Porter is
-        not heard as asking for him again (the same voice is misheard the same way twice)."""
+        not heard as asking for him again (the same voice is misheard the same way twice).
+        `lead_ins=False`: names only, for a second look at an utterance (see asr._Decoders.end)."""
         exclude = list(exclude)
         excluded = {" ".join(words_of(phrase)) for phrase in exclude if not phrase.strip().isdigit()}
-        kept = [t for t in self.targets if t not in excluded]
+        # The second look is for a name the lead-ins hid, not for "operator" (which would send
+        # the caller to the fallback on a guess).
+        kept = [t for t in self.targets if t not in excluded and (lead_ins or t not in OPERATOR_PHRASES)]
         turned_down = {phrase.strip() for phrase in exclude if phrase.strip().isdigit()}
         numbers = [n for n in self.numbers if n not in turned_down]
-        return _request_rules(kept or list(self.targets), numbers or self.numbers).jsgf("request")
+        rules = _request_rules(kept or list(self.targets), numbers or self.numbers, lead_ins=lead_ins)
+        return rules.jsgf("request")
 
     def targets_in(self, text: str) -> list[str]:
         """The targets a recognised sentence names (the longest where one contains another),
@@ -189,19 +196,54 @@ class Grammar:
         return tuple(sorted(similar))
 
 
-def _request_rules(targets: Sequence[str], numbers: Sequence[str] = ()) -> _Rules:
+def _request_rules(targets: Sequence[str], numbers: Sequence[str] = (), *, lead_ins: bool = True) -> _Rules:
     request = _Rules()
-    request.rule("lead", LEAD_INS)
     request.rule("tail", POLITE_TAILS)
+    _target_rule(request, targets, numbers)
+    if lead_ins:
+        request.rule("lead", LEAD_INS)
+        request.public("request", "[please] [<lead>] <target> [please] [<tail>]")
+    else:
+        request.public("request", "[please] <target> [please] [<tail>]")
+    return request
+
+
+def _yes_no_rules(targets: Sequence[str], numbers: Sequence[str] = ()) -> _Rules:
+    """yes, no, or a no with the name the caller wanted instead ("no, I said Sarah Jones")."""
+    yes_no = _Rules()
+    yes_no.rule("yes", YES_PHRASES)
+    yes_no.rule("no", NO_PHRASES)
+    yes_no.rule("correction", CORRECTION_NOES)
+    yes_no.rule("said", CORRECTION_LEADS)
+    _target_rule(yes_no, targets, numbers)
+    yes_no.public("answer", "<yes> | <no> | <correction> [<said>] <target> [please]")
+    return yes_no
+
+
+def _target_rule(rules: _Rules, targets: Sequence[str], numbers: Sequence[str]) -> None:
     if numbers:
-        request.rule("number", [spoken for number in numbers for spoken in spoken_digits(number)])
+        rules.rule("number", [spoken for number in numbers for spoken in spoken_digits(number)])
         extension = "extension <number>"
     else:
-        request.rule("digit", DIGIT_WORDS)
+        rules.rule("digit", DIGIT_WORDS)
         extension = "extension <digit>+"
-    request.rule("target", targets, extra=[extension])
-    request.public("request", "[please] [<lead>] <target> [please] [<tail>]")
-    return request
+    rules.rule("target", targets, extra=[extension])
+
+
+def correction_of(text: str) -> str | None:
+    """The request inside an answer like "no, I said Sarah Jones" ("sarah jones"); None when
+    the answer names nobody."""
+    words = words_of(text)
+    if not words or words[0] not in CORRECTION_NOES:
+        return None
+    rest = words[1:]
+    for lead in sorted(CORRECTION_LEADS, key=len, reverse=True):
+        if rest[: len(lead.split())] == lead.split():
+            rest = rest[len(lead.split()) :]
+            break
+    if not rest or " ".join(rest) in POLITE_TAILS or " ".join(words) in NO_PHRASES:
+        return None
+    return " ".join(rest)
 
 
 def _number_phrases(numbers: Iterable[str]) -> list[str]:
@@ -299,7 +341,10 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
             directory.append(words)
 
     fixed = [
-        *(tuple(p.split()) for p in LEAD_INS + POLITE_TAILS + OPERATOR_PHRASES + YES_PHRASES + NO_PHRASES),
+        *(
+            tuple(p.split())
+            for p in LEAD_INS + POLITE_TAILS + OPERATOR_PHRASES + YES_PHRASES + NO_PHRASES + CORRECTION_LEADS
+        ),
         ("extension", *DIGIT_WORDS),
     ]
     lexicon: dict[str, tuple[str, ...]] = {}
@@ -327,10 +372,7 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
     numbers = sorted(set(numbers))
     request = _request_rules(targets, numbers)
 
-    yes_no = _Rules()
-    yes_no.rule("yes", YES_PHRASES)
-    yes_no.rule("no", NO_PHRASES)
-    yes_no.public("answer", "<yes> | <no>")
+    yes_no = _yes_no_rules(targets, numbers)
 
     framing = {w for phrase in LEAD_INS + POLITE_TAILS for w in phrase.split()}
     naming = {w for target in targets for w in target.split()} | {"extension", *DIGIT_WORDS}
@@ -339,7 +381,7 @@ def build_grammar(phrases: Iterable[str], *, lookup: Lookup, derive: Derive | No
         jsgf={Expectation.REQUEST: request.jsgf("request"), Expectation.YES_NO: yes_no.jsgf("yes_no")},
         meaningful_words={
             Expectation.REQUEST: frozenset(naming - (framing - naming)),
-            Expectation.YES_NO: frozenset(answers - {"please", "thanks", "thank", "you"}),
+            Expectation.YES_NO: frozenset((answers | naming) - {"please", "thanks", "thank", "you"}),
         },
         lexicon=lexicon,
         phrases=tuple(" ".join(words) for words in kept),

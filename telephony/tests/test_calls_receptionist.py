@@ -93,3 +93,52 @@ def test_the_refer_goes_out_while_the_confirmation_is_still_playing(engine, tmp_
     assert len(spoken_after) * 0.02 > 0.8, f"{len(spoken_after)} loud frames after the REFER"
     ended = wait_for(lambda: events_of(engine, "CallEnded"))[0]
     assert ended["outcome"] == "transferred" and ended["understanding"]["extension"] == "101"
+
+
+@pytest.fixture
+def sound_alikes(trunk):  # noqa: F811
+    """Tom Hall and Tim Hill, there before the engine loads the directory: they sound alike, so
+    the receptionist checks a hearing of either ("Did you want Tom Hall?")."""
+    from extensions.rules import ExtensionValues
+    from extensions.services import extension_create
+
+    for number, owner in (("103", "Tom Hall"), ("104", "Tim Hill")):
+        extension_create(
+            trunk=trunk, values=ExtensionValues(number=number, display_name="Warehouse", owner=owner)
+        )
+
+
+def test_no_with_a_name_to_the_check_is_a_request_for_that_name(sound_alikes, engine, tmp_path):
+    """ "Did you want Tom Hall?" — "No, I said John Smith." is taken as a request for John
+    Smith (transferred, or checked once more if heard unclearly), not as a bare "no" that sends
+    the caller round "Who would you like to speak to?" again."""
+    request = caller_audio("Tom Hall please", wav_path=tmp_path / "request.wav")
+    answer = caller_audio("No, I said John Smith.", wav_path=tmp_path / "answer.wav")
+    yes = caller_audio("yes", wav_path=tmp_path / "yes.wav")
+
+    async def scenario():
+        pbx = await registered_pbx(engine)
+        try:
+            call = await pbx.call(DID, codecs=("PCMU",))
+            assert call.response.status == 200
+            await asyncio.sleep(3.0)  # the first message
+            await call.media.play(request)
+            await asyncio.sleep(2.5)  # "Did you want Tom Hall?"
+            await call.media.play(answer)
+            try:
+                refer = await pbx.wait_for("REFER", timeout=4)
+            except TimeoutError:  # "Did you want John Smith?"
+                await call.media.play(yes)
+                refer = await pbx.wait_for("REFER", timeout=10)
+            await asyncio.wait_for(call.ended.wait(), 10)
+            return refer
+        finally:
+            pbx.close()
+
+    refer = run(scenario(), timeout=60)
+    ended = wait_for(lambda: events_of(engine, "CallEnded"))[0]
+    turns = ended["understanding"]["turns"]
+    assert refer.headers.get("Refer-To") == "<sip:102@pbx.acme.test>"
+    assert turns[0]["outcome"] == "confirm" and "tom hall" in turns[0]["text"]
+    assert turns[1]["text"].startswith("no") and "john" in turns[1]["text"]
+    assert turns[1]["outcome"] in ("transfer", "confirm") and turns[-1]["outcome"] == "transfer"

@@ -174,3 +174,47 @@ def test_calls_decode_side_by_side_without_blocking_the_loop(speak, directory_vo
     matcher = SimpleDirectoryMatcher(DIRECTORY)
     assert [matcher.match(h.text).best.extension for h in results] == ["101", "101", "102", "102"]
     assert stall < 0.1
+
+
+def test_the_end_of_a_turn_is_decoded_before_other_calls_audio(speak, directory_vocabulary):
+    """Six calls have seconds of audio queued for decoding when a seventh caller stops talking:
+    its final decode goes first (DecodePool's lane), instead of after all theirs."""
+    from telephony.media.codecs import Resampler
+
+    request = Resampler(8000, 16000).convert(speak("Sarah Jones please", voice="en-us", speed=130))
+    backlog = request * 3
+    busy = [new_recognizer(directory_vocabulary) for _ in range(6)]
+    caller = new_recognizer(directory_vocabulary)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for recognizer in busy:
+            recognizer.start_utterance()
+            recognizer.feed(backlog)
+        caller.start_utterance()
+        caller.feed(request)
+        hypothesis = await caller.finish()
+        heard_after = loop.time() - started
+        await asyncio.gather(*(recognizer._tail for recognizer in busy))
+        backlog_after = loop.time() - started
+        for recognizer in (*busy, caller):
+            recognizer.close()
+        return hypothesis, heard_after, backlog_after
+
+    hypothesis, heard_after, backlog_after = run(scenario())
+    assert "sarah jones" in hypothesis.text
+    # First in, first out, the caller's decode would come after the whole backlog (ratio ~1).
+    assert heard_after < 0.5 * backlog_after, (heard_after, backlog_after)
+
+
+def test_a_name_hidden_by_a_lead_in_gets_a_second_look(speak):
+    """ "Ken Porter" in this voice decodes as "can i talk to" and then nothing: the lead-in won
+    the search and every whole sentence was pruned. A second decode with names only hears him,
+    as a guess that the receptionist checks ("Did you want Ken Porter?")."""
+    from telephony.receptionist.asr import SECOND_LOOK_CONFIDENCE
+
+    recognizer = new_recognizer(["Ken Porter", "Jack Parker", "Kate Harrison", "Sarah Jones", "John Smith"])
+    hypothesis = run(recognise(recognizer, speak("Ken Porter", voice="en-gb", speed=170)))
+    assert hypothesis.text == "ken porter"
+    assert REJECT_BELOW <= hypothesis.confidence <= SECOND_LOOK_CONFIDENCE < TRANSFER_AT

@@ -91,6 +91,23 @@ def test_no_to_the_check_asks_again(matcher):
     assert dialogue.state is State.LISTENING and dialogue.misses == 0
 
 
+@pytest.mark.parametrize("answer", ["no john smith", "no i said john smith please", "nope support"])
+def test_no_with_a_name_is_a_new_request_for_that_name(matcher, answer):
+    dialogue = started(matcher)
+    heard(dialogue, "sarah jones", UNSURE)
+    actions = heard(dialogue, answer, at=10.0)
+    assert actions == [Say("Transferring you to John Smith."), Transfer("102", "Support")]
+    assert [t.outcome for t in dialogue.understanding.turns] == [Outcome.CONFIRM, Outcome.TRANSFER]
+
+
+def test_no_with_the_turned_down_name_itself_does_not_offer_it_again(matcher):
+    dialogue = started(matcher, fallback_extension="100")
+    heard(dialogue, "sarah jones", UNSURE)
+    actions = heard(dialogue, "no sarah jones", at=10.0)
+    assert not any(isinstance(a, Transfer) for a in actions)
+    assert "Sarah Jones" not in " ".join(said(actions))
+
+
 def test_a_turned_down_name_is_not_proposed_again_and_three_noes_reach_the_fallback(matcher):
     dialogue = started(matcher, fallback_extension="100")
     heard(dialogue, "john smith", UNSURE)

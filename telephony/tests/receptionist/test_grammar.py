@@ -5,6 +5,7 @@ from telephony.receptionist.grammar import (
     Expectation,
     arpabet_from_espeak,
     build_grammar,
+    correction_of,
     espeak_derive,
     phone_distance,
     spoken_digits,
@@ -55,6 +56,18 @@ def test_request_grammar_has_lead_ins_targets_digits_and_polite_endings():
 def test_a_sentence_the_audio_ran_out_in_is_not_accepted(partial):
     grammar = build_grammar(["Sarah Jones", "Sarah"], lookup=lookup)
     assert not grammar.accepts(partial)
+
+
+def test_a_no_may_name_who_the_caller_wanted_instead():
+    grammar = build_grammar(["Sarah Jones", "Sarah", "101"], lookup=lookup)
+    for answer in ("no sarah jones", "no i said sarah please", "nope extension one oh one"):
+        assert grammar.accepts(answer, Expectation.YES_NO)
+    assert not grammar.accepts("yes sarah", Expectation.YES_NO)
+    assert not grammar.accepts("no thanks sarah", Expectation.YES_NO)
+    assert "sarah" in grammar.meaningful_words[Expectation.YES_NO]
+    assert correction_of("no i said sarah jones") == "sarah jones"
+    assert correction_of("nope extension one oh one") == "extension one oh one"
+    assert [correction_of(a) for a in ("no", "no thanks", "no thank you", "yes", "nope")] == [None] * 5
 
 
 def test_yes_no_grammar_is_separate():
