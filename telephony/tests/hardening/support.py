@@ -3,6 +3,7 @@ private Redis/PostgreSQL instances (never the shared ones: other engineers test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,6 +374,31 @@ class Stack:
 
 def python_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
+
+
+@contextlib.contextmanager
+def linphone_daemon(
+    home: Path, *, rc_extra: str = ""
+) -> Iterator[Callable[..., subprocess.CompletedProcess]]:
+    """A linphonec daemon with its own HOME and a free SIP port (UDP only, no NAT tricks), and
+    the `linphonecsh` that drives it; the daemon exits when the block ends."""
+    (home / ".local" / "share" / "linphone").mkdir(parents=True)
+    rc = home / "linphonerc"
+    rc.write_text(
+        f"[sip]\nsip_port={free_port()}\nsip_tcp_port=-1\nsip_tls_port=-1\n[net]\nfirewall_policy=0\n"
+        + rc_extra
+    )
+    env = {**os.environ, "HOME": str(home)}
+
+    def sh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["linphonecsh", *args], capture_output=True, text=True, env=env, timeout=30)
+
+    assert sh("init", "-c", str(rc)).returncode == 0
+    try:
+        time.sleep(1.0)  # the daemon opens its socket
+        yield sh
+    finally:
+        sh("exit")
 
 
 def terminate(process: subprocess.Popen | None) -> None:

@@ -6,9 +6,7 @@ telephony/tests/test_registration_e2e.py. What each peer needed is written down 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from telephony.location import SqliteLocationStore
 from telephony.tests.hardening.support import (
     Kamailio,
     StoreEngineThread,
-    free_port,
+    linphone_daemon,
     need,
     sipp_register,
     static_config,
@@ -97,25 +95,10 @@ def test_baresip_fails_when_its_quirk_is_not_applied(engine, tmp_path):
 
 def test_linphone_registers(engine, tmp_path):
     need("linphonecsh")
-    home = tmp_path / "linphone"
-    (home / ".local" / "share" / "linphone").mkdir(parents=True)
-    rc = home / "linphonerc"
-    rc.write_text(
-        f"[sip]\nsip_port={free_port()}\nsip_tcp_port=-1\nsip_tls_port=-1\n[net]\nfirewall_policy=0\n"
-    )
-    env = {**os.environ, "HOME": str(home)}
-
-    def sh(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["linphonecsh", *args], capture_output=True, text=True, env=env, timeout=30)
-
-    assert sh("init", "-c", str(rc)).returncode == 0
-    try:
-        time.sleep(1.0)  # the daemon opens its socket
+    with linphone_daemon(tmp_path / "linphone") as sh:
         sh("register", "--host", f"127.0.0.1:{engine.udp[1]}", "--username", USER, "--password", PASSWORD)
         assert wait_for(lambda: "registered," in sh("status", "register").stdout, timeout=20, interval=0.5)
         assert "linphone" in registered_user_agent(engine).lower()
-    finally:
-        sh("exit")
 
 
 # --- Kamailio (dispatcher) in front of two engines: its configuration is support.KAMAILIO_CFG -----

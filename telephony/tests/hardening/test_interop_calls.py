@@ -86,28 +86,13 @@ def tone_wav(path: Path, *, seconds: float) -> Path:
 def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
     if shutil.which("linphonecsh") is None:
         pytest.skip("linphone-cli is not installed")
-    import os
     import time
 
-    from telephony.tests.hardening.support import free_port
+    from telephony.tests.hardening.support import linphone_daemon
 
     calls = []
     engine.engine.calls.on_answered.append(calls.append)
-    home = tmp_path / "linphone"
-    (home / ".local" / "share" / "linphone").mkdir(parents=True)
-    rc = home / "linphonerc"
-    rc.write_text(
-        f"[sip]\nsip_port={free_port()}\nsip_tcp_port=-1\nsip_tls_port=-1\n[net]\nfirewall_policy=0\n"
-        "[sound]\necho_cancellation=0\n"
-    )
-    env = {**os.environ, "HOME": str(home)}
-
-    def sh(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["linphonecsh", *args], capture_output=True, text=True, env=env, timeout=30)
-
-    assert sh("init", "-c", str(rc)).returncode == 0
-    try:
-        time.sleep(1.0)  # the daemon opens its socket
+    with linphone_daemon(tmp_path / "linphone", rc_extra="[sound]\necho_cancellation=0\n") as sh:
         sh("generic", "soundcard use files")  # no sound card here: play and record files
         # The microphone in file mode (linphone_core_set_play_file): without it, nothing is sent.
         sh("generic", f"play {tone_wav(tmp_path / 'tone.wav', seconds=10)}")
@@ -126,8 +111,6 @@ def test_linphone_calls_the_did_and_is_answered_with_media(engine, tmp_path):
         time.sleep(3)
         sh("hangup")
         ended = wait_for(lambda: events_of(engine, "CallEnded"), timeout=15)
-    finally:
-        sh("exit")
     assert ended and ended[0]["outcome"] == "caller_hung_up", ended
     # Seconds of RTP both ways: the WAV it plays as its microphone, and the agent's prompt.
     stats = calls[0].media.stats
