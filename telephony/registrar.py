@@ -27,7 +27,7 @@ from email.utils import formatdate
 from telephony import events as ev
 from telephony.abuse import AbuseGuard
 from telephony.config import EngineConfig, TrunkConfig
-from telephony.location import Binding, LocationStore
+from telephony.location import Binding, LocationStore, NonceGuard
 from telephony.sip import digest
 from telephony.sip.errors import PeerError
 from telephony.sip.headers import Contact
@@ -152,19 +152,36 @@ class Registrar:
             now=now,
             ha1_lookup=lambda _user, algorithm: trunk.ha1(algorithm) if trunk is not None else None,
         )
+        guard = None
         if result.ok:
             count = digest.nonce_count(creds)
-            if self.counts is not None:
-                accepted = await self.counts.accept(creds.nonce, count, now=now)
-            else:
-                accepted = self.nc_store.accept(creds.nonce, count, now=now)
-            if not accepted:
-                result = result.replayed()
+            guard = self._nonce_guard(creds.nonce, count)
+            if guard is None:
+                if self.counts is not None:
+                    accepted = await self.counts.accept(creds.nonce, count, now=now)
+                else:
+                    accepted = self.nc_store.accept(creds.nonce, count, now=now)
+                if not accepted:
+                    result = result.replayed()
         if not result.ok:
             return self._refuse(request, peer, trunk, result, now)
         if trunk.suspended:
+            if not await self._fresh(guard, now):
+                return self._refuse(request, peer, trunk, result.replayed(), now)
             return make_response(request, 403, "Trunk suspended", to_tag=_tag())
-        return await self._bind(request, peer, trunk, now)
+        return await self._bind(request, peer, trunk, now, guard)
+
+    def _nonce_guard(self, nonce: str, count: int) -> NonceGuard | None:
+        """The replay check as part of the binding writes, when the store can do both in one
+        round trip (Redis); None: check it first (`counts.accept`)."""
+        make = getattr(self.counts, "guard", None)
+        if make is None or not getattr(self.store, "guarded_writes", False):
+            return None
+        return make(nonce, count)
+
+    async def _fresh(self, guard: NonceGuard | None, now: float) -> bool:
+        """For answers that write nothing: the replay check `guard` deferred, on its own."""
+        return guard is None or await self._write([], [], guard)
 
     def _challenge(self, request: Request, now: float, *, stale: bool) -> Response:
         self.stats.challenges += 1
@@ -207,12 +224,23 @@ class Registrar:
         trunks = self.config().trunks_for_source(peer.ip)
         return next((t for t in trunks if not t.suspended), trunks[0] if trunks else None)
 
-    async def _bind(self, request: Request, peer: Peer, trunk: TrunkConfig, now: float) -> Response:
+    async def _bind(
+        self, request: Request, peer: Peer, trunk: TrunkConfig, now: float, guard: NonceGuard | None = None
+    ) -> Response:
+        """Applies the REGISTER's contacts. With a `guard`, its nonce count is checked by the store
+        with the writes, so every answer here waits for that check before it goes out."""
         try:
             contacts, wildcard = request.contacts, request.has_wildcard_contact
             header_expires = request.expires
         except PeerError as error:
-            return make_response(request, error.status, error.reason, to_tag=_tag())
+            return await self._unless_replayed(
+                make_response(request, error.status, error.reason, to_tag=_tag()),
+                request,
+                peer,
+                trunk,
+                guard,
+                now,
+            )
         known = await self._bindings(trunk.id, now)
         if wildcard or not contacts or any(_news_to(known, contact, peer) for contact in contacts):
             # Another engine process may hold bindings of this trunk that ours never saw (a new
@@ -221,13 +249,71 @@ class Registrar:
             known = await self._reload(trunk.id, now)
         if wildcard:
             if header_expires != 0 or contacts:
-                return make_response(request, 400, "Contact * needs Expires: 0 alone", to_tag=_tag())
+                refusal = make_response(request, 400, "Contact * needs Expires: 0 alone", to_tag=_tag())
+                return await self._unless_replayed(refusal, request, peer, trunk, guard, now)
+            if not await self._write([], [(trunk.id, b.contact) for b in known.values()], guard):
+                return self._refuse(request, peer, trunk, _REPLAYED, now)
             for binding in known.values():
-                await self.store.remove(trunk.id, binding.contact)
                 self._forget_flow(binding)
             known.clear()
             self._unregistered(trunk, peer, now)
             return self._ok(request, trunk, known, now)
+        planned = self._plan(request, contacts, header_expires, known)
+        if isinstance(planned, Response):
+            return await self._unless_replayed(planned, request, peer, trunk, guard, now)
+        updates = planned
+        was_registered = bool(known)
+        # A refresh re-registers contacts we already have from the same address; a new contact,
+        # or one that moved (NAT rebinding, PBX restart), is news for the portal.
+        changed_source = any(
+            (previous := known.get(str(contact.uri))) is None
+            or previous.source_ip != peer.ip
+            or previous.source_port != peer.port
+            for contact, expires in updates
+            if expires
+        )
+        saves: list[Binding] = []
+        removals: list[tuple[int, str]] = []
+        # A contact listed twice ends as its last listing says (saves and removals are disjoint,
+        # so the order the store applies them in does not matter).
+        last = {str(contact.uri): (contact, expires) for contact, expires in updates}
+        for uri, (contact, expires) in last.items():
+            if expires == 0:
+                removals.append((trunk.id, uri))
+                continue
+            saves.append(
+                Binding(
+                    trunk_id=trunk.id,
+                    contact=uri,
+                    expires_at=now + expires,
+                    call_id=request.call_id,
+                    cseq=request.cseq.number,
+                    transport=peer.transport,
+                    source_ip=peer.ip,
+                    source_port=peer.port,
+                    user_agent=(request.headers.get("User-Agent") or "")[:256],
+                    registered_at=known[uri].registered_at if uri in known else now,
+                    path=request.headers.get_all("Path"),
+                    q=_q(contact),
+                    flow=str(peer.flow or ""),
+                )
+            )
+        if not await self._write(saves, removals, guard):
+            return self._refuse(request, peer, trunk, _REPLAYED, now)
+        for _, uri in removals:
+            removed = known.pop(uri, None)
+            if removed is not None:
+                self._forget_flow(removed)
+        for binding in saves:
+            known[binding.contact] = binding
+            self._claim_flow_of(binding)
+        self._report(request, peer, trunk, known, updates, was_registered, changed_source, now)
+        return self._ok(request, trunk, known, now)
+
+    def _plan(
+        self, request: Request, contacts: list[Contact], header_expires: int | None, known: dict[str, Binding]
+    ) -> list[tuple[Contact, int]] | Response:
+        """Each contact with its granted expiry (0: remove it), or the error answer."""
         updates: list[tuple[Contact, int]] = []
         for contact in contacts:
             try:
@@ -254,44 +340,33 @@ class Registrar:
                     request, 500, "Out of order CSeq", to_tag=_tag(), headers=[("Retry-After", "1")]
                 )
             updates.append((contact, min(expires, self.settings.max_expires)))
-        was_registered = bool(known)
-        # A refresh re-registers contacts we already have from the same address; a new contact,
-        # or one that moved (NAT rebinding, PBX restart), is news for the portal.
-        changed_source = any(
-            (previous := known.get(str(contact.uri))) is None
-            or previous.source_ip != peer.ip
-            or previous.source_port != peer.port
-            for contact, expires in updates
-            if expires
-        )
-        for contact, expires in updates:
-            uri = str(contact.uri)
-            if expires == 0:
-                removed = known.pop(uri, None)
-                await self.store.remove(trunk.id, uri)
-                if removed is not None:
-                    self._forget_flow(removed)
-                continue
-            binding = Binding(
-                trunk_id=trunk.id,
-                contact=uri,
-                expires_at=now + expires,
-                call_id=request.call_id,
-                cseq=request.cseq.number,
-                transport=peer.transport,
-                source_ip=peer.ip,
-                source_port=peer.port,
-                user_agent=(request.headers.get("User-Agent") or "")[:256],
-                registered_at=known[uri].registered_at if uri in known else now,
-                path=request.headers.get_all("Path"),
-                q=_q(contact),
-                flow=str(peer.flow or ""),
-            )
+        return updates
+
+    async def _write(
+        self, saves: list[Binding], removals: list[tuple[int, str]], guard: NonceGuard | None
+    ) -> bool:
+        """Stores the changes; False if `guard` found the nonce count replayed (nothing written)."""
+        if guard is not None:
+            return await self.store.write_guarded(saves, removals, guard)  # type: ignore[attr-defined]
+        for trunk_id, uri in removals:
+            await self.store.remove(trunk_id, uri)
+        for binding in saves:
             await self.store.save(binding)
-            known[uri] = binding
-            self._claim_flow_of(binding)
-        self._report(request, peer, trunk, known, updates, was_registered, changed_source, now)
-        return self._ok(request, trunk, known, now)
+        return True
+
+    async def _unless_replayed(
+        self,
+        answer: Response,
+        request: Request,
+        peer: Peer,
+        trunk: TrunkConfig,
+        guard: NonceGuard | None,
+        now: float,
+    ) -> Response:
+        """An answer that writes nothing still goes out only after the replay check."""
+        if await self._fresh(guard, now):
+            return answer
+        return self._refuse(request, peer, trunk, _REPLAYED, now)
 
     def _report(
         self,
@@ -422,6 +497,8 @@ class Registrar:
 
 
 _SHARED_FLOW = -1  # `_flows` value for an address that registered several trunks
+# What a guarded write that found its nonce count used is answered as (a fresh challenge).
+_REPLAYED = digest.AuthResult(ok=False, reason=digest.AuthFailure.REPLAY, stale=False, username="")
 
 
 @functools.lru_cache(maxsize=4)

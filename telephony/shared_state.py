@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from telephony.location import NonceGuard
 from telephony.redis_pipe import RedisPipe, Script
 from telephony.sip import digest
 
@@ -138,6 +139,11 @@ class RedisNonceCounts(_BatchedCounts):
         self._pipe = pipe
         self._ttl_ms = str(int(ttl * 1000))
         self._prefix = prefix
+
+    def guard(self, nonce: str, nc: int) -> NonceGuard:
+        """This check, for the location store to carry out with a REGISTER's binding writes (one
+        round trip for both: `GroupCommit.write_guarded`). Same key, same test as `accept`."""
+        return NonceGuard(self._prefix + nonce, nc, int(self._ttl_ms))
 
     async def _check(self, batch: list[tuple[str, int, float]]) -> list[bool]:
         return await self._pipe.evalsha(  # type: ignore[return-value]

@@ -120,3 +120,49 @@ def test_all_bindings_skips_expired(make_store):
         await store.close()
 
     run(scenario())
+
+
+def test_guarded_writes_apply_once_per_nonce_count_and_a_replay_writes_nothing():
+    from telephony.location import GroupCommit, NonceGuard
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+    async def scenario():
+        store = GroupCommit(RedisLocationStore(REDIS_URL))
+        assert store.guarded_writes
+        guard = NonceGuard("sec:nc:n1", 1, 60_000)
+        assert await store.write_guarded([binding(trunk_id=1)], [], guard)
+        # The same count again (a replay, here with another contact): refused, nothing stored.
+        hijack = binding(trunk_id=1, contact="sip:attacker@198.51.100.9:5060")
+        assert not await store.write_guarded([hijack], [(1, binding().contact)], guard)
+        assert [b.contact for b in await store.bindings(1, now=0)] == [binding().contact]
+        # A higher count passes; a replay inside one batch is refused like any other, and the
+        # other requests of the batch (and unguarded writes) are not held back by it.
+        second = NonceGuard("sec:nc:n1", 2, 60_000)
+        verdicts = await asyncio.gather(
+            store.write_guarded([binding(trunk_id=2)], [], second),
+            store.write_guarded([binding(trunk_id=3)], [], second),
+            store.write_guarded([], [(1, binding().contact)], NonceGuard("sec:nc:n2", 1, 60_000)),
+            store.save(binding(trunk_id=4)),
+        )
+        assert verdicts[:3] == [True, False, True] and store.batches == 3
+        assert [len(await store.bindings(t, now=0)) for t in (1, 2, 3, 4)] == [0, 1, 0, 1]
+        # The count is kept with the nonce's lifetime, as the standalone check keeps it.
+        ttl = redis.Redis.from_url(REDIS_URL).pttl("sec:nc:n1")
+        assert 0 < ttl <= 60_000
+        await store.close()
+
+    run(scenario())
+
+
+def test_a_store_without_nonce_checks_refuses_guarded_writes(tmp_path):
+    from telephony.location import GroupCommit, NonceGuard
+
+    async def scenario():
+        store = GroupCommit(SqliteLocationStore(tmp_path / "loc.sqlite3"))
+        assert not store.guarded_writes
+        with pytest.raises(TypeError):
+            await store.write_guarded([binding()], [], NonceGuard("sec:nc:n1", 1, 60_000))
+        assert await store.bindings(1, now=0) == []
+
+    run(scenario())

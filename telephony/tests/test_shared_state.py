@@ -385,3 +385,43 @@ def test_a_register_replayed_to_a_sibling_registrar_is_refused(tmp_path):
     assert first.registrar.nc_store.accept("unrelated", 1, now=NOW)  # the per-engine table is apart
     for connection in connections:
         connection.close()
+
+
+def test_with_redis_a_registers_replay_check_rides_with_its_binding_write(tmp_path, monkeypatch):
+    """Redis checks the nonce count in the same call that writes the binding (one round trip):
+    a replay to a sibling registrar, even one naming another contact, writes nothing and gets a
+    fresh challenge, and one whose answer would be an error (423) is a replay first."""
+    from telephony.location import GroupCommit
+    from telephony.tests.test_registrar import REALM, Harness
+
+    redis_sync = __import__("redis").Redis.from_url(REDIS_URL)
+    redis_sync.flushdb()
+    loop = asyncio.new_event_loop()
+    monkeypatch.setattr(asyncio, "run", loop.run_until_complete)  # the harness's calls share one loop
+    first, second = Harness(tmp_path), Harness(tmp_path)
+    for harness in (first, second):
+        store = RedisLocationStore(REDIS_URL)
+        harness.registrar.store = GroupCommit(store)
+        harness.registrar.counts = RedisNonceCounts(store.pipe)
+    challenge = first.register()
+
+    def auth(nc: int) -> str:
+        return digest.answer_challenge(
+            challenge.headers.get_all("WWW-Authenticate"), method="REGISTER", uri=f"sip:{REALM}",
+            username="sa0001", password="s3cret-pass", cnonce="c0ffee", nc=nc,
+        )  # fmt: skip
+
+    assert first.register(authorization=auth(1)).status == 200
+    second.cseq = first.cseq
+    hijack = second.register(authorization=auth(1), contact="<sip:attacker@198.51.100.9:5060>")
+    assert hijack.status == 401 and "stale" not in " ".join(hijack.headers.get_all("WWW-Authenticate"))
+    assert redis_sync.hkeys("loc:1") == [b"sip:pbx@203.0.113.5:5060"]
+    assert second.register(authorization=auth(1), expires="30").status == 401  # not 423
+    assert second.register(authorization=auth(2), expires="30").status == 423
+    assert second.register(authorization=auth(3)).status == 200
+    # The standalone check was never used: every count went with a write.
+    assert first.registrar.counts.checks == second.registrar.counts.checks == 0
+    assert first.registrar.store.batches == 1 and second.registrar.store.batches == 4
+    for harness in (first, second):
+        loop.run_until_complete(harness.registrar.store.close())
+    loop.close()
