@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from telephony.sip.errors import ParseError
 from telephony.sip.uri import (
@@ -38,6 +39,9 @@ _PARAM_VALUE_CHARS = re.compile(rf"[{_TOKEN_CHARS}:\[\]]+")
 _HEADER_PARAM = re.compile(
     rf"[ \t]*;[ \t]*([{_TOKEN_CHARS}]+)(?:[ \t]*=[ \t]*({_QUOTED}|[{_TOKEN_CHARS}:\[\]]+))?[ \t]*"
 )
+# A whole parameter list in one match; the atomic group stops the regex from backtracking into
+# a parameter, so it accepts exactly the texts that matching _HEADER_PARAM repeatedly accepts.
+_HEADER_PARAMS = re.compile(rf"(?>{_HEADER_PARAM.pattern})*")
 _AUTH_PARAM = re.compile(rf"[ \t]*([{_TOKEN_CHARS}]+)[ \t]*=[ \t]*({_QUOTED}|[{_TOKEN_CHARS}:/\[\]]+)[ \t]*")
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _QUOTED_AT = re.compile(_QUOTED)
@@ -153,6 +157,9 @@ CANONICAL_NAMES = {name.lower(): name for name in _KNOWN_NAMES}
 CANONICAL_NAMES.update(COMPACT_FORMS)
 
 
+_CANONICAL_SPELLINGS = {name: name for name in CANONICAL_NAMES.values()}
+
+
 def canonical_name(name: str) -> str:
     """The long, conventionally capitalised form of a header name; unknown names unchanged."""
     return CANONICAL_NAMES.get(name.lower(), name)
@@ -196,11 +203,14 @@ class Headers:
         self._index: dict[str, list[int]] | None = None
 
     @classmethod
-    def _trusted(cls, fields: tuple[tuple[str, str], ...]) -> Headers:
-        """Wrap fields that are already canonicalised and validated (by the parser, or by us)."""
+    def _trusted(
+        cls, fields: tuple[tuple[str, str], ...], index: dict[str, list[int]] | None = None
+    ) -> Headers:
+        """Wrap fields that are already canonicalised and validated (by the parser, or by us),
+        with their index if the parser built it on the way (as `_built_index` would)."""
         headers = cls.__new__(cls)
         headers._fields = fields
-        headers._index = None
+        headers._index = index
         return headers
 
     def _built_index(self) -> dict[str, list[int]]:
@@ -264,6 +274,15 @@ class Headers:
         if self._index is None:
             # A response we built is asked once or twice before it is sent: a scan is cheaper
             # than building its index.
+            canonical = _CANONICAL_SPELLINGS.get(name) or CANONICAL_NAMES.get(name.lower())
+            if canonical is not None:
+                # Every field of a known name carries its canonical spelling (the parser and
+                # _checked both canonicalise), so plain string equality decides. A loop, not
+                # any(generator): no generator frame to set up for a handful of fields.
+                for field, _ in self._fields:  # noqa: SIM110
+                    if field == canonical:
+                        return True
+                return False
             key = _KEYS.get(name) or _key(name)
             keys = _KEYS
             return any((keys.get(field) or _key(field)) == key for field, _ in self._fields)
@@ -326,7 +345,9 @@ class Headers:
 
 def _checked(name: str, value: object) -> tuple[str, str]:
     """(canonical name, stripped text) for a field built by our code; refuses what breaks the wire."""
-    canonical = CANONICAL_NAMES.get(name.lower())
+    canonical = _CANONICAL_SPELLINGS.get(name)  # our code spells names canonically: skip lower()
+    if canonical is None:
+        canonical = CANONICAL_NAMES.get(name.lower())
     if canonical is None:
         if not is_token(name):
             raise ValueError(f"invalid header name {name!r}")
@@ -408,6 +429,27 @@ def parse_params(text: str, position: int = 0) -> Params:
     """
     if position >= len(text):
         return EMPTY_PARAMS
+    # One C-level check of the whole text, then one C-level split, instead of a regex call,
+    # two group() calls and an unquote() call per parameter. The atomic group makes the
+    # check cut the text exactly where the loop in `_parse_params_one_by_one` would, so
+    # `findall` yields the same pairs; anything else (a malformed or duplicate parameter)
+    # goes to that loop, which finds the error to report.
+    if _HEADER_PARAMS.fullmatch(text, position) is not None:
+        pairs = _HEADER_PARAM.findall(text, position)
+        index = {name.lower(): at for at, (name, _) in enumerate(pairs)}
+        if len(index) == len(pairs):
+            # findall gives "" for a parameter without a value; a value is never empty
+            # (a quoted one is at least '""'), so "" can only mean None.
+            if text.find('"', position) < 0:
+                items = tuple([(name, value or None) for name, value in pairs])
+            else:
+                items = tuple([(name, unquote(value) if value else None) for name, value in pairs])
+            return Params._indexed(items, index)
+    return _parse_params_one_by_one(text, position)
+
+
+def _parse_params_one_by_one(text: str, position: int) -> Params:
+    """`parse_params` the slow way: one parameter at a time, raising at the first bad one."""
     items: list[tuple[str, str | None]] = []
     seen: set[str] = set()
     length = len(text)
@@ -473,8 +515,10 @@ class Contact(NameAddr):
 
 
 def parse_name_addr(text: str) -> NameAddr:
-    uri, display_name, params = _parse_address(text)
-    return NameAddr(uri, display_name, params)
+    address = _ADDRESSES.get(text)
+    if address is None:
+        address = _remember(_ADDRESSES, text, NameAddr(*_parse_address_text(text)))
+    return address
 
 
 def parse_contacts(values: Iterable[str]) -> tuple[tuple[Contact, ...], bool]:
@@ -488,26 +532,30 @@ def parse_contacts(values: Iterable[str]) -> tuple[tuple[Contact, ...], bool]:
             raise ParseError("Contact: * must be the only contact")
         return (), True
     contacts = []
+    cache = _CONTACTS
     for item in items:
-        uri, display_name, params = _parse_address(item)
-        contacts.append(Contact(uri, display_name, params))
+        contact = cache.get(item)
+        if contact is None:
+            contact = _remember(cache, item, Contact(*_parse_address_text(item)))
+        contacts.append(contact)
     return tuple(contacts), False
 
 
 # Parsed addresses by their text: To and Contact repeat in every REGISTER of a binding, From
-# in every request of a dialog. The parts are immutable; bounded like uri._PARSED.
-_ADDRESSES: dict[str, tuple[Uri, str | None, Params]] = {}
+# in every request of a dialog. The values are immutable, so one instance can serve every
+# message; bounded like uri._PARSED because peers choose the texts.
+_ADDRESSES: dict[str, NameAddr] = {}
+_CONTACTS: dict[str, Contact] = {}
+
+_Value = TypeVar("_Value")
 
 
-def _parse_address(text: str) -> tuple[Uri, str | None, Params]:
-    parts = _ADDRESSES.get(text)
-    if parts is None:
-        parts = _parse_address_text(text)
-        if len(text) <= CACHED_TEXT_LENGTH:
-            if len(_ADDRESSES) >= PARSED_LIMIT:
-                _ADDRESSES.clear()
-            _ADDRESSES[text] = parts
-    return parts
+def _remember(cache: dict[str, _Value], text: str, value: _Value) -> _Value:
+    if len(text) <= CACHED_TEXT_LENGTH:
+        if len(cache) >= PARSED_LIMIT:
+            cache.clear()
+        cache[text] = value
+    return value
 
 
 def _parse_address_text(text: str) -> tuple[Uri, str | None, Params]:
@@ -619,25 +667,63 @@ class Via:
         return None if value is None else int(value)
 
 
+# Sent-protocol and sent-by (the text before the first ';') -> (transport, host, port,
+# protocol): every request brings a new branch, but a peer's Via starts the same way each time.
+_VIA_SENT_BY: dict[str, tuple[str, str, int | None, str]] = {}
+
+
 def parse_via(text: str) -> Via:
-    match = _VIA.match(text)
-    if match is None:
-        raise ParseError(f"malformed Via: {text[:80]!r}")
-    name, version, transport, host, port_text = match.groups()
-    if host.startswith("["):
-        parse_hostport(host)  # validates the IPv6 address
-    port = None if port_text is None else parse_uint(port_text, MAX_PORT, "Via port")
-    params = parse_params(text, match.end())
+    semicolon = text.find(";")
+    head = text if semicolon < 0 else text[:semicolon]
+    sent_by = _VIA_SENT_BY.get(head)
+    if sent_by is None:
+        match = _VIA.match(text)
+        if match is None:
+            raise ParseError(f"malformed Via: {text[:80]!r}")
+        name, version, transport, host, port_text = match.groups()
+        if host.startswith("["):
+            parse_hostport(host)  # validates the IPv6 address
+        port = None if port_text is None else parse_uint(port_text, MAX_PORT, "Via port")
+        sent_by = (transport.upper(), host, port, f"{name.upper()}/{version}")
+        end = match.end()
+        # Remembered only when the match is exactly the head: a ';' cannot continue a host
+        # or a port, so _VIA then matches any Via starting with this head the same way.
+        if end == len(head):
+            _remember(_VIA_SENT_BY, head, sent_by)
+    else:
+        end = len(head)
+    params = parse_params(text, end)
     # Validated here so the transport can read them later without a second failure mode.
-    if "branch" in params and not params["branch"]:
-        raise ParseError("Via branch without a value")
-    rport = params.get("rport")
-    if rport is not None:
-        parse_uint(rport, MAX_PORT, "Via rport")
-    ttl = params.get("ttl")
-    if ttl is not None:
-        parse_uint(ttl, 255, "Via ttl")
-    return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
+    if params:
+        index, items = params._positions(), params._items
+        at = index.get("branch")
+        if at is not None and not items[at][1]:
+            raise ParseError("Via branch without a value")
+        at = index.get("rport")
+        value = None if at is None else items[at][1]
+        if value is not None:
+            parse_uint(value, MAX_PORT, "Via rport")
+        at = index.get("ttl")
+        value = None if at is None else items[at][1]
+        if value is not None:
+            parse_uint(value, 255, "Via ttl")
+    transport, host, port, protocol = sent_by
+    return _new_via(transport, host, port, params, protocol)
+
+
+_new = object.__new__
+
+
+def _new_via(transport: str, host: str, port: int | None, params: Params, protocol: str) -> Via:
+    """What Via(...) gives, without the frozen dataclass's five object.__setattr__ calls."""
+    via = _new(Via)
+    fields = via.__dict__
+    fields["transport"] = transport
+    fields["host"] = host
+    fields["port"] = port
+    fields["params"] = params
+    fields["protocol"] = protocol
+    return via
 
 
 def parse_vias(values: Iterable[str]) -> tuple[Via, ...]:
@@ -660,7 +746,13 @@ def parse_cseq(text: str) -> CSeq:
     match = _CSEQ.fullmatch(text)
     if match is None:
         raise ParseError(f"malformed CSeq: {text[:60]!r}")
-    return CSeq(parse_uint(match.group(1), MAX_UINT32, "CSeq number"), match.group(2))
+    number, method = match.groups()
+    # What CSeq(...) gives, without the frozen dataclass's object.__setattr__ per field.
+    cseq = _new(CSeq)
+    fields = cseq.__dict__
+    fields["number"] = parse_uint(number, MAX_UINT32, "CSeq number")
+    fields["method"] = method
+    return cseq
 
 
 def parse_max_forwards(text: str) -> int:

@@ -71,6 +71,7 @@ from telephony.sip.headers import (
     NameAddr,
     Via,
     _checked,
+    _new_via,
     is_token,
     parse_auth,
     parse_contacts,
@@ -216,10 +217,7 @@ class _Message:
 
     @_parsed_once
     def call_id(self) -> str:
-        value = self._required("Call-ID")
-        if " " in value or "\t" in value:
-            raise ParseError("Call-ID contains whitespace")
-        return value
+        return _checked_call_id(self._required("Call-ID"))
 
     @_parsed_once
     def cseq(self) -> CSeq:
@@ -285,7 +283,8 @@ class _Message:
         return len(self.body)
 
     def _tokens(self, name: str) -> tuple[str, ...]:
-        return parse_tokens(self.headers.get_list(name), name)
+        values = self.headers.get_list(name)
+        return parse_tokens(values, name) if values else ()  # mostly absent: nothing to check
 
     @_parsed_once
     def require(self) -> tuple[str, ...]:
@@ -318,6 +317,12 @@ class _Message:
     def auth(self, name: str) -> tuple[AuthValue, ...]:
         """Authorization, Proxy-Authorization, WWW-Authenticate…: one value per field line."""
         return tuple(parse_auth(value) for value in self.headers.get_all(name))
+
+
+def _checked_call_id(value: str) -> str:
+    if " " in value or "\t" in value:
+        raise ParseError("Call-ID contains whitespace")
+    return value
 
 
 @dataclass(frozen=True)
@@ -354,11 +359,42 @@ class Response(_Message):
         return _serialize(self.start_line, self.headers, self.body)
 
 
+# The parser and make_response build a message per datagram: these give what Request(...) and
+# Response(...) give, without the frozen dataclass's object.__setattr__ call per field.
+_new = object.__new__
+
+
+def _new_request(method: str, uri: Uri, headers: Headers, body: bytes) -> Request:
+    request = _new(Request)
+    fields = request.__dict__
+    fields["method"] = method
+    fields["uri"] = uri
+    fields["headers"] = headers
+    fields["body"] = body
+    return request
+
+
+def _new_response(status: int, reason: str, headers: Headers, body: bytes) -> Response:
+    response = _new(Response)
+    fields = response.__dict__
+    fields["status"] = status
+    fields["reason"] = reason
+    fields["headers"] = headers
+    fields["body"] = body
+    return response
+
+
 def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
     # Content-Length is always rewritten from the body (in place, or appended), so a message
     # edited after parsing can never declare a stale length.
     if "\r" in start_line or "\n" in start_line:
         raise ValueError(f"start line contains CR or LF: {start_line[:80]!r}")
+    # Usually no field is Content-Length (we build most messages): then one comprehension and
+    # one join do. Names are canonical and values hold no CR or LF, so a Content-Length field
+    # is exactly an occurrence of CRLF "Content-Length: " in the joined text.
+    text = "\r\n".join([start_line, *[f"{name}: {value}" for name, value in headers]])
+    if "\r\nContent-Length: " not in text:
+        return f"{text}\r\nContent-Length: {len(body)}\r\n\r\n".encode("utf-8", "surrogateescape") + body
     lines = [start_line]
     length_written = False
     for name, value in headers:
@@ -400,24 +436,34 @@ def make_response(
     fields = _copied_fields(request.headers, to_value)
     if status == 100:
         fields += [("Timestamp", value) for value in request.headers.get_all("Timestamp")]
-    fields += [_checked(name, value) for name, value in headers]
-    return Response(
+    if headers:
+        fields += [_checked(name, value) for name, value in headers]
+    return _new_response(
         status, reason_phrase(status) if reason is None else reason, Headers._trusted(tuple(fields)), body
     )
 
 
 def _copied_fields(headers: Headers, to_value: str | None) -> list[tuple[str, str]]:
-    """Fields of a parsed (so already validated) message: they need no second check."""
-    fields = [("Via", value) for value in headers.get_all("Via")]
-    for name, value in (
-        ("From", headers.get("From")),
-        ("To", to_value),
-        ("Call-ID", headers.get("Call-ID")),
-        ("CSeq", headers.get("CSeq")),
-    ):
-        if value is not None:
-            fields.append((name, value))
-    return fields
+    """Fields of a parsed (so already validated) message: they need no second check.
+
+    Read straight from the index: the fields are already (canonical name, value) pairs, so
+    the first of each name is reused as it is, To only rebuilt when it changed.
+    """
+    index = headers.index()
+    fields = headers._fields
+    copied = [fields[position] for position in index.get("via", ())]
+    positions = index.get("from")
+    if positions:
+        copied.append(fields[positions[0]])
+    if to_value is not None:
+        copied.append(("To", to_value))
+    positions = index.get("call-id")
+    if positions:
+        copied.append(fields[positions[0]])
+    positions = index.get("cseq")
+    if positions:
+        copied.append(fields[positions[0]])
+    return copied
 
 
 def error_response(
@@ -453,28 +499,28 @@ def stamp_received(request: Request, source_ip: str, source_port: int) -> Reques
     client asked for ``rport`` (which is then set to the source port). Returns `request`
     itself when nothing changes.
     """
-    via = request.top_via
+    vias = request.vias
+    via = vias[0]
     params = via.params
-    if via.rport_requested:
+    if "rport" in params:  # via.rport_requested
         params = params.with_param("rport", str(source_port)).with_param("received", source_ip)
     elif not _same_address(via.host, source_ip):
         params = params.with_param("received", source_ip)
     else:
         return request
-    # Built directly rather than with dataclasses.replace, which costs twice as much per call.
-    stamped_via = Via(via.transport, via.host, via.port, params, via.protocol)
+    # Built directly rather than with Via(...) or dataclasses.replace, which cost more per call.
+    stamped_via = _new_via(via.transport, via.host, via.port, params, via.protocol)
     first_line = split_list(request.headers.get("Via") or "")
     first_line[0] = str(stamped_via)
     headers = request.headers.with_first_replaced("Via", ", ".join(first_line))
-    stamped = Request(request.method, request.uri, headers, request.body)
-    # Only the top Via changed: keep every view already parsed instead of parsing them again.
-    views = {name: value for name, value in request.__dict__.items() if name not in _FIELDS}
-    views["vias"] = (stamped_via, *request.vias[1:])
-    stamped.__dict__.update(views)
+    # Request(method, uri, headers, body) plus every view already parsed (only the top Via
+    # changed, so they need no second parse): a copy of the instance dict with two changes.
+    stamped = _new(Request)
+    state = stamped.__dict__
+    state.update(request.__dict__)
+    state["headers"] = headers
+    state["vias"] = (stamped_via, *vias[1:])
     return stamped
-
-
-_FIELDS = frozenset(Request.__dataclass_fields__)  # the rest of __dict__ is parsed views
 
 
 def _same_address(host: str, ip: str) -> bool:

@@ -28,8 +28,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telephony.sip.errors import MalformedMessage, ParseError
-from telephony.sip.headers import CANONICAL_NAMES, TOKEN, Headers, parse_content_length
-from telephony.sip.message import KNOWN_METHODS, SIP_VERSION, Request, Response
+from telephony.sip.headers import (
+    CANONICAL_NAMES,
+    TOKEN,
+    Headers,
+    _key,
+    parse_content_length,
+    parse_cseq,
+    parse_max_forwards,
+    parse_name_addr,
+    parse_via,
+)
+from telephony.sip.message import (
+    KNOWN_METHODS,
+    SIP_VERSION,
+    Request,
+    Response,
+    _checked_call_id,
+    _new_request,
+    _new_response,
+)
 from telephony.sip.uri import SipUri, parse_uri
 
 _FOLD = re.compile(r"\r\n[ \t]+")
@@ -37,16 +55,19 @@ _SIP_VERSION_LIKE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _HEADER_END = b"\r\n\r\n"
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 _SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards")
-_MANDATORY_KEYS = tuple(name.lower() for name in _MANDATORY)  # as `Headers.index` spells them
+_MANDATORY_KEYS = frozenset(name.lower() for name in _MANDATORY)  # as `Headers.index` spells them
 _SINGLE_VALUED_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
 
-# Spellings seen on the wire (canonical, lower case, compact in either case) -> canonical name,
-# so the common field name costs one dict lookup.
+# Spellings seen on the wire (canonical, lower case, compact in either case) -> (canonical
+# name, `Headers.index` key), so the common field name costs one dict lookup.
 _EXACT_NAMES = {
-    spelling: canonical
+    spelling: (canonical, _key(canonical))
     for lower, canonical in CANONICAL_NAMES.items()
     for spelling in (canonical, lower, lower.upper())
 }
+
+Fields = tuple[tuple[str, str], ...]
+Index = dict[str, list[int]]
 
 PONG = b"\r\n"  # the answer to a KeepAlive (RFC 5626 §4.4.1)
 
@@ -103,11 +124,11 @@ def parse_message(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Request | 
     if end < 0:
         # Still read the fields, so that the 400 can be answered (RFC 4475 baddn as archived).
         head = data[start:-2] if data.endswith(b"\r\n") else data[start:]
-        start_line, fields = _read_head(head, limits, close_connection=False)
+        start_line, fields, _ = _read_head(head, limits, close_connection=False)
         raise _malformed(ParseError("no empty line ends the header section"), head, start_line, fields)
     head = data[start:end]
-    start_line, fields = _read_head(head, limits, close_connection=False)
-    length = _read_content_length(head, start_line, fields, close_connection=False)
+    start_line, fields, index = _read_head(head, limits, close_connection=False)
+    length = _read_content_length(head, start_line, fields, index, close_connection=False)
     body_start = end + len(_HEADER_END)
     available = len(data) - body_start
     if length is None:
@@ -116,7 +137,7 @@ def parse_message(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Request | 
         raise _malformed(
             ParseError(f"Content-Length {length} but only {available} body bytes"), head, start_line, fields
         )
-    return _build(start_line, fields, data[body_start : body_start + length], limits)
+    return _build(start_line, fields, index, data[body_start : body_start + length], limits)
 
 
 class StreamFramer:
@@ -136,7 +157,7 @@ class StreamFramer:
         self._buffer = bytearray()
         self._scanned = 0  # bytes already searched for the blank line, so a resume is O(new)
         self._line_start = 0  # where the current incomplete line began
-        self._pending: tuple[str, tuple[tuple[str, str], ...], int, int] | None = None
+        self._pending: tuple[str, Fields, Index | None, int, int] | None = None
         self._failure: MalformedMessage | None = None
 
     @property
@@ -178,7 +199,7 @@ class StreamFramer:
             if not self._find_head():
                 return None
         assert self._pending is not None
-        start_line, fields, body_start, length = self._pending
+        start_line, fields, index, body_start, length = self._pending
         if len(buffer) < body_start + length:
             return None
         body = bytes(buffer[body_start : body_start + length])
@@ -187,7 +208,7 @@ class StreamFramer:
         self._pending = None
         self._consume(body_start + length)
         try:
-            return _build(start_line, fields, body, self._limits)
+            return _build(start_line, fields, index, body, self._limits)
         except MalformedMessage as error:
             return InvalidMessage(error)
 
@@ -208,8 +229,8 @@ class StreamFramer:
                 raise MalformedMessage("header line too long", close_connection=True)
             return False
         head = bytes(buffer[:end])
-        start_line, fields = _read_head(head, limits, close_connection=True)
-        length = _read_content_length(head, start_line, fields, close_connection=True)
+        start_line, fields, index = _read_head(head, limits, close_connection=True)
+        length = _read_content_length(head, start_line, fields, index, close_connection=True)
         if length is None:
             raise _malformed(
                 ParseError("Content-Length is mandatory on stream transports"),
@@ -227,7 +248,7 @@ class StreamFramer:
                 fields,
                 close_connection=True,
             )
-        self._pending = (start_line, fields, body_start, length)
+        self._pending = (start_line, fields, index, body_start, length)
         return True
 
     def _consume(self, count: int) -> None:
@@ -258,18 +279,17 @@ def _malformed(
     )
 
 
-def _read_head(
-    head: bytes, limits: Limits, *, close_connection: bool
-) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Start line and (canonical name, value) fields of a header section without its blank line."""
-    start_line, fields, problem = _split_fields(head, limits)
+def _read_head(head: bytes, limits: Limits, *, close_connection: bool) -> tuple[str, Fields, Index | None]:
+    """Start line, (canonical name, value) fields of a header section without its blank line,
+    and their `Headers.index` when the fast split built it on the way."""
+    start_line, fields, index, problem = _split_fields(head, limits)
     if problem is not None:
         # The well-formed fields go with the error so that a 400 can still be answered.
         raise _malformed(ParseError(problem), head, start_line, fields, close_connection=close_connection)
-    return start_line, fields
+    return start_line, fields, index
 
 
-def _split_fields(head: bytes, limits: Limits) -> tuple[str, tuple[tuple[str, str], ...], str | None]:
+def _split_fields(head: bytes, limits: Limits) -> tuple[str, Fields, Index | None, str | None]:
     """Split a header section; also returns the first problem found (malformed lines are skipped)."""
     # surrogateescape: UTF-8 reads as text, any other byte survives and serialises back as-is.
     text = head.decode("utf-8", "surrogateescape")
@@ -277,10 +297,11 @@ def _split_fields(head: bytes, limits: Limits) -> tuple[str, tuple[tuple[str, st
         text = _FOLD.sub(" ", text)
     lines = text.split("\r\n")
     if _is_plain(text, lines, limits):
-        fields = _plain_fields(lines)
-        if fields is not None:
-            return lines[0], fields, None
-    return _checked_fields(lines, limits)
+        plain = _plain_fields(lines)
+        if plain is not None:
+            return lines[0], plain[0], plain[1], None
+    start_line, fields, problem = _checked_fields(lines, limits)
+    return start_line, fields, None, problem
 
 
 def _is_plain(text: str, lines: list[str], limits: Limits) -> bool:
@@ -327,32 +348,45 @@ def _checked_fields(lines: list[str], limits: Limits) -> tuple[str, tuple[tuple[
     return start_line, tuple(fields), problem
 
 
-def _plain_fields(lines: list[str]) -> tuple[tuple[str, str], ...] | None:
-    """The fields of lines `_is_plain` accepted; None if any is malformed (then the strict pass
-    runs, to find which problem to report)."""
+def _plain_fields(lines: list[str]) -> tuple[Fields, Index] | None:
+    """The fields of lines `_is_plain` accepted, and the `Headers.index` of them (built in the
+    same pass, which is cheaper than a second one over the fields); None if any line is
+    malformed (then the strict pass runs, to find which problem to report)."""
     fields = []
     append = fields.append
+    index: Index = {}
     exact = _EXACT_NAMES
-    for line in lines[1:]:
+    for position, line in enumerate(lines[1:]):
         raw_name, colon, value = line.partition(":")
         if not colon:
             return None
-        name = exact.get(raw_name)
-        if name is None:
+        known = exact.get(raw_name)
+        if known is None:
             raw_name = raw_name.rstrip(" \t")
             name = CANONICAL_NAMES.get(raw_name.lower())
             if name is None:
                 if not TOKEN.fullmatch(raw_name):
                     return None
                 name = raw_name
+            key = _key(name)
+        else:
+            name, key = known
         append((name, value.strip(" \t")))
-    return tuple(fields)
+        positions = index.get(key)
+        if positions is None:
+            index[key] = [position]
+        else:
+            positions.append(position)
+    return tuple(fields), index
 
 
 def _read_content_length(
-    head: bytes, start_line: str, fields: tuple[tuple[str, str], ...], *, close_connection: bool
+    head: bytes, start_line: str, fields: Fields, index: Index | None, *, close_connection: bool
 ) -> int | None:
-    values = [value for name, value in fields if name == "Content-Length"]
+    if index is None:
+        values = [value for name, value in fields if name == "Content-Length"]
+    else:
+        values = [fields[position][1] for position in index.get("content-length", ())]
     if not values:
         return None
     try:
@@ -365,9 +399,9 @@ def _read_content_length(
 
 
 def _build(
-    start_line: str, fields: tuple[tuple[str, str], ...], body: bytes, limits: Limits
+    start_line: str, fields: Fields, index: Index | None, body: bytes, limits: Limits
 ) -> Request | Response:
-    headers = Headers._trusted(fields)
+    headers = Headers._trusted(fields, index)
     is_response = start_line[:4].upper() == "SIP/"
     try:
         message = _response(start_line, headers, body) if is_response else _request(start_line, headers, body)
@@ -386,19 +420,23 @@ def _build(
 
 def _request(start_line: str, headers: Headers, body: bytes) -> Request:
     parts = start_line.split(" ")
-    if len(parts) == 3 and parts[2].upper() != SIP_VERSION and _SIP_VERSION_LIKE.fullmatch(parts[2]):
-        raise ParseError(f"{parts[2]} is not supported", status=505, reason="Version Not Supported")
-    if len(parts) != 3 or not all(parts) or parts[2].upper() != SIP_VERSION:
-        raise ParseError("Request-Line must be 'Method SP Request-URI SP SIP/2.0'")
+    # The everyday line (a known method, SIP/2.0 in capitals) skips the checks it would pass.
+    if len(parts) != 3 or parts[2] != SIP_VERSION or parts[0] not in KNOWN_METHODS:
+        if len(parts) == 3 and parts[2].upper() != SIP_VERSION and _SIP_VERSION_LIKE.fullmatch(parts[2]):
+            raise ParseError(f"{parts[2]} is not supported", status=505, reason="Version Not Supported")
+        if len(parts) != 3 or not all(parts) or parts[2].upper() != SIP_VERSION:
+            raise ParseError("Request-Line must be 'Method SP Request-URI SP SIP/2.0'")
+        if not TOKEN.fullmatch(parts[0]):
+            raise ParseError("method is not a token")
     method, uri_text, _ = parts
-    if not TOKEN.fullmatch(method):
-        raise ParseError("method is not a token")
+    if not uri_text:
+        raise ParseError("Request-Line must be 'Method SP Request-URI SP SIP/2.0'")
     if uri_text.startswith("<"):
         raise ParseError("Request-URI must not be enclosed in <>")
     uri = parse_uri(uri_text)
     if isinstance(uri, SipUri) and uri.headers:
         raise ParseError("Request-URI must not carry headers")
-    return Request(method, uri, headers, body)
+    return _new_request(method, uri, headers, body)
 
 
 def _response(start_line: str, headers: Headers, body: bytes) -> Response:
@@ -408,24 +446,40 @@ def _response(start_line: str, headers: Headers, body: bytes) -> Response:
         raise ParseError(f"unsupported version {version[:20]!r}")
     if len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
         raise ParseError(f"status code {code[:20]!r} is not 100..699")
-    return Response(int(code), reason, headers, body)
+    return _new_response(int(code), reason, headers, body)
 
 
 def _validate(message: Request | Response, limits: Limits) -> None:
-    # The views below need the name index anyway: counting from it costs no extra pass.
-    index = message.headers.index()
-    if not all(key in index for key in _MANDATORY_KEYS):
+    headers = message.headers
+    index = headers.index()
+    fields = headers._fields
+    if not index.keys() >= _MANDATORY_KEYS:  # a set comparison, in C
         missing = [name for name in _MANDATORY if name.lower() not in index]
         raise ParseError(f"missing {', '.join(missing)}")
-    for name, key in _SINGLE_VALUED_KEYS:
-        count = len(index.get(key, ()))
-        if count > 1:
-            raise ParseError(f"{name} appears {count} times")
-    # Touching the properties parses and caches them; a ParseError here is the peer's 400.
-    cseq = message.cseq
-    if len(message.vias) > limits.max_via_count:
+    if len(index) != len(fields):  # else every name appears once: no field can be repeated
+        for name, key in _SINGLE_VALUED_KEYS:
+            positions = index.get(key)
+            if positions is not None and len(positions) > 1:
+                raise ParseError(f"{name} appears {len(positions)} times")
+    # The views every layer above reads are parsed now (a ParseError here is the peer's 400)
+    # and stored where their cached properties keep them (see `_parsed_once`). Each field is
+    # known to be there exactly once, so this reads it straight from the index: what the
+    # properties compute, in the order they were touched before, minus their lookups.
+    views = message.__dict__
+    cseq = views["cseq"] = parse_cseq(fields[index["cseq"][0]][1])
+    via_positions = index["via"]
+    top = fields[via_positions[0]][1]
+    if len(via_positions) == 1 and top and "," not in top:
+        vias = views["vias"] = (parse_via(top),)  # one Via value: what get_list would give
+    else:
+        vias = message.vias
+    if len(vias) > limits.max_via_count:
         raise ParseError(f"more than {limits.max_via_count} Via values")
-    message.from_, message.to, message.call_id, message.max_forwards  # noqa: B018
+    views["from_"] = parse_name_addr(fields[index["from"][0]][1])
+    views["to"] = parse_name_addr(fields[index["to"][0]][1])
+    views["call_id"] = _checked_call_id(fields[index["call-id"][0]][1])
+    positions = index.get("max-forwards")
+    views["max_forwards"] = None if positions is None else parse_max_forwards(fields[positions[0]][1])
     if isinstance(message, Request) and cseq.method != message.method:
         if message.method not in KNOWN_METHODS:
             raise ParseError("unknown method", status=501, reason="Not Implemented")

@@ -77,6 +77,14 @@ class Params(Mapping[str, "str | None"]):
         params._index = None
         return params
 
+    @classmethod
+    def _indexed(cls, items: tuple[tuple[str, str | None], ...], index: dict[str, int]) -> Params:
+        """Wrap items with the index a parser built anyway (lower-cased name -> position)."""
+        params = cls.__new__(cls)
+        params._items = items
+        params._index = index
+        return params
+
     def _positions(self) -> dict[str, int]:
         index = self._index
         if index is None:
@@ -118,13 +126,18 @@ class Params(Mapping[str, "str | None"]):
 
     def with_param(self, name: str, value: str | None = None) -> Params:
         """A copy with `name` set to `value` (replaced in place, or appended)."""
-        # Names stay unique either way, so the copy skips the constructor's duplicate check.
-        position = self._positions().get(name.lower())
+        # Names stay unique either way, so the copy skips the constructor's duplicate check,
+        # and it gets its index from ours (indexes are never changed once built).
+        index = self._positions()
+        key = name.lower()
+        position = index.get(key)
+        items = list(self._items)
         if position is not None:
-            items = list(self._items)
             items[position] = (name, value)
-            return Params._trusted(items)
-        return Params._trusted([*self._items, (name, value)])
+            return Params._indexed(tuple(items), index)  # same names at the same positions
+        index = {**index, key: len(items)}
+        items.append((name, value))
+        return Params._indexed(tuple(items), index)
 
     def without(self, *names: str) -> Params:
         """A copy without the given parameters (absent names are ignored)."""

@@ -1,26 +1,30 @@
 """The parser's shortcuts must never change an outcome.
 
-The fast field split (`_plain_fields`), the memoised URI and address parsers and the shared
-header index are compared with the strict path (fast split off, caches off) on every RFC 4475
-message, two everyday ones, and fuzzed variants of all of them: same message and typed views,
-or same error with the same status.
+The fast field split (`_plain_fields`, which also builds the header index), the memoised URI,
+address and Via sent-by parsers and the shared header index are compared with the strict path
+(fast split off, caches off) on every RFC 4475 message, two everyday ones, and fuzzed variants
+of all of them: same message and typed views, or same error with the same status. The one-pass
+parameter parser, the views `_validate` stores, serialisation, `stamp_received` and
+`make_response` are compared with the straightforward code they replace.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from telephony.sip import headers as headers_module
 from telephony.sip import parser, uri
 from telephony.sip.errors import MalformedMessage, ParseError, PeerError
 from telephony.sip.headers import Headers
-from telephony.sip.message import Request, stamp_received
+from telephony.sip.message import Request, Response, _serialize, make_response, stamp_received
 from telephony.sip.parser import DEFAULT_LIMITS, parse_message
+from telephony.sip.uri import Params
 from telephony.tests.sip.test_fuzz import EXAMPLES, SEEDS, mutated
 
 VIEWS = ("call_id", "cseq", "from_", "to", "vias", "max_forwards", "contacts", "has_wildcard_contact",
@@ -36,6 +40,8 @@ def strict() -> Iterator[None]:
         mock.patch.object(headers_module, "CACHED_TEXT_LENGTH", -1),
         mock.patch.dict(uri._PARSED, clear=True),
         mock.patch.dict(headers_module._ADDRESSES, clear=True),
+        mock.patch.dict(headers_module._CONTACTS, clear=True),
+        mock.patch.dict(headers_module._VIA_SENT_BY, clear=True),
     ):
         yield
 
@@ -94,7 +100,9 @@ def test_plain_split_agrees_with_the_strict_split(data: bytes) -> None:
     if fast is None:
         assert problem is not None  # the fast pass gives up only where the strict one objects
     else:
-        assert (problem, fields) == (None, fast)
+        assert (problem, fields) == (None, fast[0])
+        # The index built on the way is the one `Headers` would build from the fields.
+        assert fast[1] == Headers._trusted(fields).index()
 
 
 def test_the_fast_split_is_taken_for_an_everyday_message() -> None:
@@ -146,3 +154,153 @@ def test_contains_without_an_index_matches_with_one() -> None:
         indexed.index()
         assert (name in fresh) == (name in indexed) == (indexed.count(name) > 0)
     assert 3 not in Headers(fields)
+
+
+# --- the one-pass parameter parser, the views stored by validation, serialisation -------------
+
+PARAM_ALPHABET = ';= \t"\\abrAB09.-_[]:,%<>@/'
+
+
+@st.composite
+def param_texts(draw: st.DrawFn) -> str:
+    """Mostly plausible `;name=value` lists (so the one-pass parse is taken), with damage."""
+    parts = []
+    for _ in range(draw(st.integers(0, 5))):
+        name = draw(st.sampled_from(["branch", "rport", "received", "tag", "q", "expires", "x", "RPORT", ""]))
+        value = draw(
+            st.one_of(st.none(), st.sampled_from(["z9hG4bK1", "1", "0.5", '"a b"', '"\\""', "[::1]", ""]))
+        )
+        space = draw(st.sampled_from(["", " ", "\t "]))
+        parts.append(f"{space};{space}{name}" + ("" if value is None else f"{space}={space}{value}"))
+    text = "".join(parts) + draw(st.sampled_from(["", " ", ";", "="]))
+    if draw(st.booleans()):
+        text += draw(st.text(alphabet=PARAM_ALPHABET, max_size=12))
+    return text
+
+
+def _params_outcome(parse: Callable[[str, int], Params], text: str, position: int) -> tuple:
+    try:
+        params = parse(text, position)
+    except ParseError as error:
+        return ("error", str(error), error.status)
+    # The index a parser hands over must be the one Params would build itself.
+    assert params._positions() == {name.lower(): at for at, name in enumerate(params)}
+    return ("params", params.pairs())
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None)
+@given(st.one_of(param_texts(), st.text(alphabet=PARAM_ALPHABET, max_size=40)), st.integers(0, 3))
+def test_one_pass_parameters_agree_with_one_by_one(text: str, position: int) -> None:
+    fast = _params_outcome(headers_module.parse_params, text, position)
+    if position >= len(text):
+        assert fast == ("params", ())
+    else:
+        assert fast == _params_outcome(headers_module._parse_params_one_by_one, text, position)
+
+
+def test_the_one_pass_parameter_parse_is_taken_for_an_everyday_via() -> None:
+    # Guards the benchmark figures: a change that silently always falls back must fail here.
+    with mock.patch.object(headers_module, "_parse_params_one_by_one", side_effect=AssertionError):
+        params = headers_module.parse_params(';branch=z9hG4bK-524287-1;rport; received = "a\\"b"')
+    assert params.pairs() == (("branch", "z9hG4bK-524287-1"), ("rport", None), ("received", 'a"b'))
+
+
+VALIDATED = ("cseq", "vias", "from_", "to", "call_id", "max_forwards")
+
+
+def assert_views_are_the_properties(data: bytes) -> None:
+    """What `_validate` stores is what the properties of an unparsed copy compute."""
+    try:
+        message = parse_message(data)
+    except MalformedMessage:
+        return
+    fresh = (
+        Request(message.method, message.uri, message.headers, message.body)
+        if isinstance(message, Request)
+        else Response(message.status, message.reason, message.headers, message.body)
+    )
+    assert fresh == message
+    for view in VALIDATED:
+        assert message.__dict__[view] == getattr(fresh, view), view
+
+
+@pytest.mark.parametrize("data", SEEDS, ids=range(len(SEEDS)))
+def test_views_stored_by_validation_are_the_properties(data: bytes) -> None:
+    assert_views_are_the_properties(data)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_views_stored_by_validation_are_the_properties_when_fuzzed(data: bytes) -> None:
+    assert_views_are_the_properties(data)
+
+
+def field_by_field(start_line: str, headers: Headers, body: bytes) -> bytes:
+    """Serialisation as it was written before the one-join shortcut."""
+    lines = [start_line]
+    length_written = False
+    for name, value in headers:
+        if name == "Content-Length":
+            if length_written:
+                continue
+            value = str(len(body))
+            length_written = True
+        lines.append(f"{name}: {value}")
+    if not length_written:
+        lines.append(f"Content-Length: {len(body)}")
+    lines += ("", "")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+
+
+def copied_by_lookup(request: Request, to_value: str | None) -> list[tuple[str, str]]:
+    """`make_response`'s copied fields as they were computed before reading the index."""
+    headers = request.headers
+    fields = [("Via", value) for value in headers.get_all("Via")]
+    for name, value in (
+        ("From", headers.get("From")),
+        ("To", to_value),
+        ("Call-ID", headers.get("Call-ID")),
+        ("CSeq", headers.get("CSeq")),
+    ):
+        if value is not None:
+            fields.append((name, value))
+    return fields
+
+
+def assert_built_the_same(data: bytes) -> None:
+    try:
+        message = parse_message(data)
+    except MalformedMessage:
+        return
+    for headers in (
+        message.headers,
+        message.headers.without("Content-Length"),
+        message.headers.with_added("Content-Length", "7").with_prepended("Content-Length", "1"),
+    ):
+        for body in (b"", message.body, b"x\r\ny"):
+            assert _serialize(message.start_line, headers, body) == field_by_field(
+                message.start_line, headers, body
+            )
+    if not isinstance(message, Request):
+        return
+    stamped = stamp_received(message, "192.0.2.99", 5060)
+    fresh = Request(stamped.method, stamped.uri, stamped.headers, stamped.body)
+    for view in VALIDATED:  # the views carried over are what the stamped headers say
+        assert getattr(stamped, view) == getattr(fresh, view), view
+    response = make_response(stamped, 200, to_tag="t", headers=[("Contact", "<sip:a@b>")])
+    to_value = stamped.headers.get("To")
+    if stamped.to.tag is None:
+        to_value = f"{to_value};tag=t"
+    assert tuple(response.headers) == (*copied_by_lookup(stamped, to_value), ("Contact", "<sip:a@b>"))
+    assert response == Response(200, "OK", response.headers)
+
+
+@pytest.mark.parametrize("data", SEEDS, ids=range(len(SEEDS)))
+def test_serialisation_stamping_and_responses_match_the_straightforward_code(data: bytes) -> None:
+    assert_built_the_same(data)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_serialisation_stamping_and_responses_match_when_fuzzed(data: bytes) -> None:
+    assert_built_the_same(data)
