@@ -275,14 +275,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def main(args: argparse.Namespace) -> None:
-    if args.band_floor is not None:
-        asr.BAND_FLOOR_RMS = args.band_floor
-    entries = build_directory()
-    matcher = directory_matcher(entries)
-    requests = build_requests(entries, quick=args.quick)
-    rng = random.Random(3)
-    cases = [
+def make_cases(
+    requests: list[Request], voices: list[str], speeds: list[int], rng: random.Random
+) -> list[Case]:
+    """Every request in every voice and speed, each with a codec, a noise level and a seed."""
+    return [
         Case(
             r,
             voice,
@@ -291,10 +288,19 @@ async def main(args: argparse.Namespace) -> None:
             rng.choice((10.0, 30.0, 60.0)),
             rng.randrange(1 << 20),
         )
-        for voice in args.voices
-        for speed in args.speeds
+        for voice in voices
+        for speed in speeds
         for r in requests
     ]
+
+
+async def main(args: argparse.Namespace) -> None:
+    if args.band_floor is not None:
+        asr.BAND_FLOOR_RMS = args.band_floor
+    entries = build_directory()
+    matcher = directory_matcher(entries)
+    requests = build_requests(entries, quick=args.quick)
+    cases = make_cases(requests, args.voices, args.speeds, random.Random(3))
     print(
         f"{len(entries)} extensions, {len(requests)} requests x {len(args.voices)} voices x {len(args.speeds)} speeds"
         f" = {len(cases)} calls, {args.concurrency} at once ({type(matcher).__name__})"

@@ -268,20 +268,7 @@ def main(args: argparse.Namespace) -> None:
         entries = heldout_directory()
         requests = heldout_requests(entries)
     matcher = directory_matcher(entries)
-    rng = random.Random(5)
-    cases = [
-        bench.Case(
-            r,
-            voice,
-            speed,
-            rng.choice(("ulaw", "alaw")),
-            rng.choice((10.0, 30.0, 60.0)),
-            rng.randrange(1 << 20),
-        )
-        for voice in args.voices
-        for speed in args.speeds
-        for r in requests
-    ]
+    cases = bench.make_cases(requests, args.voices, args.speeds, random.Random(5))
     started = time.perf_counter()
     audio = bench.Audio()
     answers = (

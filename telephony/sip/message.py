@@ -395,6 +395,11 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
     text = "\r\n".join([start_line, *[f"{name}: {value}" for name, value in headers]])
     if "\r\nContent-Length: " not in text:
         return f"{text}\r\nContent-Length: {len(body)}\r\n\r\n".encode("utf-8", "surrogateescape") + body
+    return _serialize_field_by_field(start_line, headers, body)
+
+
+def _serialize_field_by_field(start_line: str, headers: Headers, body: bytes) -> bytes:
+    """The general case: the first Content-Length field rewritten in place, later ones dropped."""
     lines = [start_line]
     length_written = False
     for name, value in headers:
