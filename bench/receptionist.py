@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from telephony.receptionist import asr, prompts  # noqa: E402
+from telephony.receptionist import prompts  # noqa: E402
 from telephony.receptionist.asr import PocketsphinxRecognizer, default_model  # noqa: E402
 from telephony.receptionist.dialogue import AgentSettings, Outcome  # noqa: E402
 from telephony.receptionist.matching import DirectoryEntry, directory_matcher, spoken_vocabulary  # noqa: E402
@@ -102,7 +102,6 @@ class Request:
     extension: str
     name: str  # what the receptionist should call the target
     department: str
-    core: str = ""  # the words that name the target ("Tom Hall", "billing"): the request, just the name
 
 
 def build_requests(entries: list[DirectoryEntry], *, quick: bool) -> list[Request]:
@@ -111,21 +110,17 @@ def build_requests(entries: list[DirectoryEntry], *, quick: bool) -> list[Reques
     for entry in entries[1:]:
         template = rng.choice(TEMPLATES)
         requests.append(
-            Request(
-                template.format(name=entry.owner), entry.number, entry.owner, entry.department, entry.owner
-            )
+            Request(template.format(name=entry.owner), entry.number, entry.owner, entry.department)
         )
         for alias in entry.aliases:
-            requests.append(Request(f"{alias} please", entry.number, entry.owner, entry.department, alias))
+            requests.append(Request(f"{alias} please", entry.number, entry.owner, entry.department))
     for number in ("104", "117", "125"):
         entry = next(e for e in entries if e.number == number)
         spoken = " ".join(
             ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][int(d)]
             for d in number
         )
-        requests.append(
-            Request(f"extension {spoken}", number, entry.owner, entry.department, f"extension {spoken}")
-        )
+        requests.append(Request(f"extension {spoken}", number, entry.owner, entry.department))
     return requests[::3] if quick else requests
 
 
@@ -186,37 +181,21 @@ class Audio:
         return on_the_line(speech, law=case.law, noise_rms=case.noise, seed=seed)
 
 
-def answer_to(prompt: str, request: Request, *, asked: str = "") -> str | None:
-    """What the caller says to the receptionist's last prompt: the truth to "Did you want …?"
-    (and again to "was that a yes or a no?"; `asked` is the last "Did you want …?"), the
-    department or the name to "… or …?", the request again to "Sorry …"; None to anything else
-    (hangs on)."""
-    if prompt == prompts.YES_OR_NO:
-        prompt = asked
-    if prompt == prompts.ASK_NAME_ONLY:  # "just the name": what the request named, nothing else
-        return request.core or request.text
-    if prompt.startswith("Did you want"):
-        return "yes" if prompt == prompts.confirm(request.name) else "no"
-    if prompt.endswith("?") and " or " in prompt:  # which of them
-        return request.department if f"in {request.department}" in prompt else request.name
-    if prompt in (prompts.ASK_AGAIN, prompts.ASK_AFTER_NO) or prompt.startswith("Sorry"):
-        return request.text
-    return None
-
-
 def caller_for(case: Case, audio: Audio, tts: RecordingTts) -> ScriptedCall:
     request = case.request
     said: list[str] = []
-    asked = [""]  # the last "Did you want …?"
 
     def respond(played: list[PlayedPrompt]) -> CallerTurn | None:
         if len(said) >= MAX_CALLER_TURNS or not played:
             return None
-        prompt = tts.text_of.get(id(played[-1].pcm), "")
-        if prompt.startswith("Did you want"):
-            asked[0] = prompt
-        answer = answer_to(prompt, request, asked=asked[0])
-        if answer is None:
+        last = tts.text_of.get(id(played[-1].pcm), "")
+        if last.startswith("Did you want"):
+            answer = "yes" if last == prompts.confirm(request.name) else "no"
+        elif last.endswith("?") and " or " in last:  # which of them
+            answer = request.department if f"in {request.department}" in last else request.name
+        elif last in (prompts.ASK_AGAIN, prompts.ASK_AFTER_NO, prompts.YES_OR_NO) or last.startswith("Sorry"):
+            answer = request.text
+        else:
             return None
         said.append(answer)
         return CallerTurn(pcm=audio.get(answer, case, case.seed + len(said)), text=answer, pause=0.4)
@@ -275,11 +254,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def make_cases(
-    requests: list[Request], voices: list[str], speeds: list[int], rng: random.Random
-) -> list[Case]:
-    """Every request in every voice and speed, each with a codec, a noise level and a seed."""
-    return [
+async def main(args: argparse.Namespace) -> None:
+    entries = build_directory()
+    matcher = directory_matcher(entries)
+    requests = build_requests(entries, quick=args.quick)
+    rng = random.Random(3)
+    cases = [
         Case(
             r,
             voice,
@@ -288,19 +268,10 @@ def make_cases(
             rng.choice((10.0, 30.0, 60.0)),
             rng.randrange(1 << 20),
         )
-        for voice in voices
-        for speed in speeds
+        for voice in args.voices
+        for speed in args.speeds
         for r in requests
     ]
-
-
-async def main(args: argparse.Namespace) -> None:
-    if args.band_floor is not None:
-        asr.BAND_FLOOR_RMS = args.band_floor
-    entries = build_directory()
-    matcher = directory_matcher(entries)
-    requests = build_requests(entries, quick=args.quick)
-    cases = make_cases(requests, args.voices, args.speeds, random.Random(3))
     print(
         f"{len(entries)} extensions, {len(requests)} requests x {len(args.voices)} voices x {len(args.speeds)} speeds"
         f" = {len(cases)} calls, {args.concurrency} at once ({type(matcher).__name__})"
@@ -309,7 +280,6 @@ async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     audio = Audio()
     answers = {"yes", "no"} | {r.department for r in requests} | {r.name for r in requests}
-    answers |= {r.core for r in requests if r.core}  # "just the name"
     audio.prepare({r.text for r in requests} | answers, args.voices, args.speeds)
     print(f"caller audio synthesised in {time.perf_counter() - started:.1f} s")
 
@@ -411,7 +381,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--verbose", action="store_true")
-    parser.add_argument(
-        "--band-floor", type=float, help="the recogniser's 4-8 kHz noise floor (asr.BAND_FLOOR_RMS; 0 = none)"
-    )
     asyncio.run(main(parser.parse_args()))

@@ -22,15 +22,12 @@ has no confidence at all.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import atexit
-import audioop
 import concurrent.futures
 import contextlib
 import math
 import os
-import random
 import shutil
 import tempfile
 import threading
@@ -38,11 +35,9 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from telephony.receptionist.audio import lowpass
 from telephony.receptionist.grammar import CORRECTION_NOES, Expectation, Grammar, build_grammar, espeak_derive
 
 # Confidence = the lower of two signals, each 0..1:
@@ -53,10 +48,6 @@ from telephony.receptionist.grammar import CORRECTION_NOES, Expectation, Grammar
 # Calibrated on synthesised telephone speech with the TELEPHONE_CMN start and topn 16 (the
 # benchmark's quick set and 48 sentences that name nobody): a fit above -4.5 held 68 of 97 right
 # hearings and none of the 42 sentences; below -5.1, 30 of those 42 and 10 right hearings.
-# Checked again with the 4-8 kHz floor (BAND_FLOOR_RMS 30) on first hearings of the benchmark's
-# directory and a held-out one (bench/receptionist_heldout.py --first-only --dump, 543 right,
-# 184 wrong, 49 naming nobody): at -4.8, 334 right / 23 wrong / 1 nobody reach 0.8 (without the
-# floor 314 / 27 / 0); at -5.0, 361 / 31 / 2; at -4.6, 278 / 15 / 0. So it stays at -4.8.
 FIT_MIDPOINT = -4.8
 FIT_SCALE = 0.2
 DECODER_OPTIONS: dict[str, Any] = {
@@ -81,11 +72,6 @@ TELEPHONE_CMN = "53.9,-1.9,-4.3,7.7,-5.1,-5.0,-2.4,-5.9,-13.4,9.0,-10.0,5.0,-4.7
 # lost: never sure enough to transfer without asking (in the benchmark two such guesses at 0.84
 # and 0.87 were wrong people).
 SECOND_LOOK_CONFIDENCE = 0.5
-# Telephone audio upsampled to 16 kHz has nothing in 4-8 kHz, so the model's top mel filters see
-# only rounding noise, a log energy far below anything in its training. A steady floor of noise
-# in that band (RMS in 16-bit units; the caller's speech is ~1000-3000) makes them see a
-# constant instead. Only for narrowband calls (G.711): G.722 carries the band itself.
-BAND_FLOOR_RMS = 30.0
 _FILLERS = ("<", "[", "+")  # <s> </s> <sil> [NOISE] +BREATH+ ...
 
 
@@ -103,21 +89,15 @@ class Recognizer(Protocol):
     """One call's speech recogniser. Not shared between calls.
 
     Optional: a `sentence_complete` attribute, true while the words decoded so far are a whole
-    sentence of the grammar; the receptionist then ends the turn after a shorter silence. A
-    `narrowband` attribute, which the receptionist sets from the call's codec (G.711: True)."""
+    sentence of the grammar; the receptionist then ends the turn after a shorter silence."""
 
     async def set_vocabulary(self, phrases: Sequence[str]) -> None:
         """The directory changed: hear these phrases from the next utterance on."""
 
     def start_utterance(
-        self,
-        expect: Expectation = Expectation.REQUEST,
-        exclude: Collection[str] = (),
-        *,
-        names_only: bool = False,
+        self, expect: Expectation = Expectation.REQUEST, exclude: Collection[str] = ()
     ) -> None:
-        """`exclude`: directory phrases not to hear in this utterance (targets the caller turned down).
-        `names_only`: a request without lead-ins ("just the name, please")."""
+        """`exclude`: directory phrases not to hear in this utterance (targets the caller turned down)."""
 
     def feed(self, pcm16k: bytes) -> None:
         """16 kHz PCM of the utterance in progress. Never blocks."""
@@ -157,7 +137,6 @@ class AcousticModel:
         self._lookup_decoder: Any = None
         self._lock = threading.Lock()
         self._grammars: OrderedDict[tuple[str, ...], Grammar] = OrderedDict()
-        _band_noise()  # made here, once, not in a decoding thread while calls wait on the GIL
 
     def decoder(self, **options: Any) -> Any:
         """A decoder with an empty dictionary (words are added per grammar: ~5 MB, not ~30)."""
@@ -348,9 +327,6 @@ class PocketsphinxRecognizer:
         self._expect = Expectation.REQUEST
         self._in_utterance = False
         self._fed_bytes = 0
-        # Whether the call's audio is narrowband (8 kHz, G.711: it gets the 4-8 kHz floor) or
-        # wideband (G.722); the receptionist sets it from the call.
-        self.narrowband = True
         # Whether the words decoded so far are a whole sentence of the grammar (set by the
         # decoding thread; read by the turn detector to end the turn sooner).
         self.sentence_complete = False
@@ -361,11 +337,7 @@ class PocketsphinxRecognizer:
         self.grammar = await asyncio.to_thread(self.model.grammar, list(phrases))
 
     def start_utterance(
-        self,
-        expect: Expectation = Expectation.REQUEST,
-        exclude: Collection[str] = (),
-        *,
-        names_only: bool = False,
+        self, expect: Expectation = Expectation.REQUEST, exclude: Collection[str] = ()
     ) -> None:
         if self.grammar is None:
             raise RuntimeError("set_vocabulary() before the first utterance")
@@ -376,9 +348,7 @@ class PocketsphinxRecognizer:
         self._fed_bytes = 0
         self.sentence_complete = False
         grammar, options, excluded = self.grammar, self._options, frozenset(exclude)
-        floor = BAND_FLOOR_RMS if self.narrowband else 0.0
-        lead_ins = not names_only
-        self._submit(lambda: self._start(grammar, expect, options, excluded, floor, lead_ins))
+        self._submit(lambda: self._start(grammar, expect, options, excluded))
 
     def feed(self, pcm16k: bytes) -> None:
         if not self._in_utterance or not pcm16k:
@@ -430,20 +400,13 @@ class PocketsphinxRecognizer:
         return task
 
     def _start(
-        self,
-        grammar: Grammar,
-        expect: Expectation,
-        options: dict[str, Any],
-        exclude: frozenset[str],
-        floor_rms: float = BAND_FLOOR_RMS,
-        lead_ins: bool = True,
+        self, grammar: Grammar, expect: Expectation, options: dict[str, Any], exclude: frozenset[str]
     ) -> None:
         if self._decoders is None or self._decoders.grammar is not grammar:
             # A new directory mid-call: keep what normalisation has learnt of this caller's line.
             cmn = self._decoders.decoder.get_cmn() if self._decoders is not None else TELEPHONE_CMN
             self._decoders = _Decoders(self.model, grammar, options, cmn=cmn)
-        self._decoders.floor_rms = floor_rms
-        self._decoders.start(expect, exclude, lead_ins=lead_ins)
+        self._decoders.start(expect, exclude)
         self.sentence_complete = False
 
     def _drain(self) -> None:
@@ -471,53 +434,15 @@ def _consume_exception(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-_FLOOR_SECONDS = 1
-_FLOOR_UNIT = 1000.0
-
-
-@lru_cache(maxsize=1)
-def _band_noise() -> bytes:
-    """Noise in 4.2-8 kHz at 16 kHz, RMS 1000, made once (seeded: every call hears the same).
-    White noise low-passed at 3.8 kHz, then every other sample negated: that mirrors the
-    spectrum about 4 kHz, into the band telephone audio lacks."""
-    rng = random.Random(4321)
-    count = _FLOOR_SECONDS * 16000
-    white = array.array("h", (max(-32768, min(32767, round(rng.gauss(0.0, 4000.0)))) for _ in range(count)))
-    low = array.array("h")
-    low.frombytes(lowpass(white.tobytes(), sample_rate=16000, cutoff=3800))
-    low[1::2] = array.array("h", (-x for x in low[1::2]))
-    pcm = low.tobytes()
-    return audioop.mul(pcm, 2, _FLOOR_UNIT / audioop.rms(pcm, 2))
-
-
-def add_band_floor(pcm16k: bytes, *, rms: float, offset: int = 0) -> bytes:
-    """`pcm16k` with the 4-8 kHz noise floor added; `offset` (bytes into the utterance) keeps
-    the noise continuous across chunks."""
-    if rms <= 0 or not pcm16k:
-        return pcm16k
-    noise = _band_noise()
-    start = offset % len(noise)
-    looped = noise[start:] + noise * (len(pcm16k) // len(noise) + 1)
-    return audioop.add(pcm16k, audioop.mul(looped[: len(pcm16k)], 2, rms / _FLOOR_UNIT), 2)
-
-
 class _Decoders:
     """A decoder loaded with one grammar's words and searches."""
 
     CHUNK = 1600  # 50 ms at 16 kHz: a streaming job can pause for another call's turn end in between
 
     def __init__(
-        self,
-        model: AcousticModel,
-        grammar: Grammar,
-        options: dict[str, Any],
-        *,
-        cmn: str = "",
-        floor_rms: float | None = None,
+        self, model: AcousticModel, grammar: Grammar, options: dict[str, Any], *, cmn: str = ""
     ) -> None:
         self.grammar = grammar
-        self.floor_rms = BAND_FLOOR_RMS if floor_rms is None else floor_rms
-        self._fed = 0  # bytes of this utterance so far
         self.expect = Expectation.REQUEST
         self.decoder = model.decoder(**options)
         for word, pronunciations in grammar.lexicon.items():
@@ -526,44 +451,28 @@ class _Decoders:
         for expect, jsgf in grammar.jsgf.items():
             self.decoder.add_jsgf_string(expect.value, jsgf)
         self.decoder.set_cmn(cmn or TELEPHONE_CMN)
-        # (exclusions, with lead-ins, with "operator") -> search name
-        self._searches = {(frozenset(), True, True): Expectation.REQUEST.value}
-        self._lead_ins = True
+        # (exclusions, with lead-ins) -> search name
+        self._searches = {(frozenset(), True): Expectation.REQUEST.value}
         self._exclude: frozenset[str] = frozenset()
         self._audio: list[bytes] = []  # the utterance so far, for a second look
-        self.second_look = False  # the last hypothesis came from the second look
 
-    def start(
-        self, expect: Expectation, exclude: frozenset[str] = frozenset(), *, lead_ins: bool = True
-    ) -> None:
+    def start(self, expect: Expectation, exclude: frozenset[str] = frozenset()) -> None:
         self.expect, self._exclude, self._audio = expect, exclude, []
-        self.second_look = False
-        self._fed = 0
-        self._lead_ins = lead_ins
-        self._activate(expect, exclude, lead_ins=lead_ins)
+        self._activate(expect, exclude)
         self.decoder.start_utt()
 
-    def _activate(
-        self, expect: Expectation, exclude: frozenset[str], *, lead_ins: bool = True, operator: bool = True
-    ) -> None:
+    def _activate(self, expect: Expectation, exclude: frozenset[str], *, lead_ins: bool = True) -> None:
         search = expect.value
         if expect is Expectation.REQUEST:
-            key = (exclude, lead_ins, operator)
-            search = self._searches.get(key, "")
+            search = self._searches.get((exclude, lead_ins), "")
             if not search:
                 search = f"request-{len(self._searches)}"
-                jsgf = self.grammar.request_jsgf(exclude, lead_ins=lead_ins, operator=operator)
-                self.decoder.add_jsgf_string(search, jsgf)
-                self._searches[key] = search
+                self.decoder.add_jsgf_string(search, self.grammar.request_jsgf(exclude, lead_ins=lead_ins))
+                self._searches[exclude, lead_ins] = search
         self.decoder.activate_search(search)
 
     def process(self, pcm16k: bytes, between: Callable[[], None] | None = None) -> None:
-        pcm16k = add_band_floor(pcm16k, rms=self.floor_rms, offset=self._fed)
-        self._fed += len(pcm16k)
         self._audio.append(pcm16k)
-        self._decode(pcm16k, between)
-
-    def _decode(self, pcm16k: bytes, between: Callable[[], None] | None = None) -> None:
         for offset in range(0, len(pcm16k), self.CHUNK):
             if between is not None and offset:
                 between()
@@ -581,16 +490,14 @@ class _Decoders:
 
     def end(self) -> tuple[str, float]:
         text, ceiling = self._end_utt(), 1.0
-        second_look = self._lead_ins and self.expect is Expectation.REQUEST
-        if text and not self.grammar.accepts(text, self.expect) and second_look:
+        if text and not self.grammar.accepts(text, self.expect) and self.expect is Expectation.REQUEST:
             # The audio ran out mid-sentence ("can i talk to" for "Ken Porter"): the lead-ins
             # won the search and the whole sentence was pruned. Decode it again with names only.
             audio, self._audio = b"".join(self._audio), []
-            self._activate(self.expect, self._exclude, lead_ins=False, operator=False)
+            self._activate(self.expect, self._exclude, lead_ins=False)
             self.decoder.start_utt()
-            self._decode(audio)
+            self.process(audio)
             text, ceiling = self._end_utt(), SECOND_LOOK_CONFIDENCE
-            self.second_look = True
         if not text or not self.grammar.accepts(text, self.expect):
             return text, 0.0  # nothing, or a sentence the audio ran out in the middle of
         return text, min(ceiling, self.least_certain_word(), fit_confidence(self.fit()))

@@ -44,7 +44,6 @@ MAX_REJECTED = 3
 # Calibrated with bench/receptionist.py (see the confidence in asr.py).
 REJECT_BELOW = 0.2
 TRANSFER_AT = 0.8
-LAST_CHANCE_NAMES_ONLY = 0.05  # see Dialogue._unsure
 
 _OPERATOR_WORDS = frozenset(word for phrase in OPERATOR_PHRASES for word in phrase.split())
 _YES = frozenset(YES_PHRASES)
@@ -68,7 +67,6 @@ class StopSpeaking:
 class Listen:
     expect: Expectation = Expectation.REQUEST
     exclude: frozenset[str] = frozenset()  # directory phrases that name only people turned down
-    names_only: bool = False  # a request without lead-ins: the answer to "just the name, please"
 
 
 @dataclass(frozen=True)
@@ -207,7 +205,6 @@ class Dialogue:
         self._rejected: set[str] = set()  # extensions the caller said "no" to
         self._excluded_phrases: frozenset[str] = frozenset()
         self._doubted: str | None = None  # who the last unclear request seemed to name
-        self._names_only = False  # the turn being heard answers "just the name, please"
 
     # --- events ------------------------------------------------------------------------------
 
@@ -243,15 +240,8 @@ class Dialogue:
         self._quiet_since = now
         if self.state not in _CONVERSING:
             return []
-        self._names_only, names_only = False, self._names_only
         turn = _Turn(
-            "speech",
-            hypothesis.text,
-            hypothesis.confidence,
-            speech_ended_at,
-            now,
-            hypothesis.sound_alikes,
-            names_only,
+            "speech", hypothesis.text, hypothesis.confidence, speech_ended_at, now, hypothesis.sound_alikes
         )
         if self.state is State.CHOOSING and hypothesis.confidence > 0:
             # One word out of two or three offered ("Sales"): a short answer fits the model less
@@ -374,12 +364,7 @@ class Dialogue:
         found = _without(self.matcher.match(turn.text), self._rejected)
         named = found.best.extension if found.best is not None and not found.ambiguous else None
         last_chance = self.misses >= self.retries and turn.confidence > 0
-        # An answer heard with names only needs a little more: that grammar makes a name of
-        # anything (there is no lead-in for nonsense to end in), and the same nonsense twice is
-        # the same name twice. Offline first hearings: 70 % of those naming nobody are below
-        # LAST_CHANCE_NAMES_ONLY, 56 % of the right ones.
-        audible = not turn.names_only or turn.confidence > LAST_CHANCE_NAMES_ONLY
-        if named is not None and audible and (named == self._doubted or last_chance):
+        if named is not None and (named == self._doubted or last_chance):
             return self._ask_confirmation(turn, found.best)
         self._doubted = named
         return self._miss(turn)
@@ -474,11 +459,6 @@ class Dialogue:
         if self.state is State.CONFIRMING and turn.text and retry_prompt == prompts.ASK_AGAIN:
             return self._say(prompts.YES_OR_NO) + [Listen(Expectation.YES_NO)]
         self.state = State.LISTENING
-        if retry_prompt == prompts.ASK_AGAIN:
-            # Ask for just the name, and listen for names only (see prompts.ASK_NAME_ONLY).
-            listen = self._listen(Expectation.REQUEST)
-            self._names_only = True
-            return self._say(prompts.ASK_NAME_ONLY) + [Listen(listen.expect, listen.exclude, names_only=True)]
         return self._say(retry_prompt) + [self._listen(Expectation.REQUEST)]
 
     def _ask_choice(self, turn: _Turn, candidates: tuple[Candidate, ...]) -> list[Action]:
@@ -549,7 +529,6 @@ class _Turn:
     heard_at: float
     decided_at: float
     sound_alikes: tuple[str, ...] = ()
-    names_only: bool = False  # heard with names only, as the answer to "just the name, please"
 
 
 def _without(found: DirectoryMatch, rejected: set[str]) -> DirectoryMatch:

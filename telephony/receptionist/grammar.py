@@ -38,9 +38,7 @@ LEAD_INS = (
     "transfer me to",
     "put me through to",
 )
-# "thank": a "thanks" whose /s/ the telephone band dropped. Without it the decoder heard "Luke
-# Reed thanks" as the unfinished "luke reed thank [you]", a sentence cut off, so no confidence.
-POLITE_TAILS = ("please", "thanks", "thank you", "thank")
+POLITE_TAILS = ("please", "thanks", "thank you")
 OPERATOR_PHRASES = ("operator", "reception", "receptionist")
 DIGIT_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 YES_PHRASES = ("yes", "yes please", "yeah", "yep", "correct", "that's right", "right", "sure")
@@ -171,18 +169,15 @@ class Grammar:
         audio mid-sentence returns a prefix ("can i speak to"); that is not an answer."""
         return bool(self._patterns[expect].fullmatch("".join(" " + word for word in text.split())))
 
-    def request_jsgf(
-        self, exclude: Iterable[str] = (), *, lead_ins: bool = True, operator: bool = True
-    ) -> str:
+    def request_jsgf(self, exclude: Iterable[str] = (), *, lead_ins: bool = True) -> str:
         """The request grammar without some targets: a caller who said "no" to Ken Porter is
         not heard as asking for him again (the same voice is misheard the same way twice).
-        `lead_ins=False`: names only, for the answer to "just the name, please" and for a second
-        look at an utterance (see asr._Decoders.end), which passes `operator=False`: it is for a
-        name the lead-ins hid, not for "operator" (that would send the caller to the fallback on
-        a guess)."""
+        `lead_ins=False`: names only, for a second look at an utterance (see asr._Decoders.end)."""
         exclude = list(exclude)
         excluded = {" ".join(words_of(phrase)) for phrase in exclude if not phrase.strip().isdigit()}
-        kept = [t for t in self.targets if t not in excluded and (operator or t not in OPERATOR_PHRASES)]
+        # The second look is for a name the lead-ins hid, not for "operator" (which would send
+        # the caller to the fallback on a guess).
+        kept = [t for t in self.targets if t not in excluded and (lead_ins or t not in OPERATOR_PHRASES)]
         turned_down = {phrase.strip() for phrase in exclude if phrase.strip().isdigit()}
         numbers = [n for n in self.numbers if n not in turned_down]
         rules = _request_rules(kept or list(self.targets), numbers or self.numbers, lead_ins=lead_ins)

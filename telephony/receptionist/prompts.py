@@ -6,13 +6,6 @@ from collections.abc import Sequence
 
 DEFAULT_GREETING = "Hello, thanks for calling. Who would you like to speak to?"
 ASK_AGAIN = "Sorry, I didn't catch that. Who would you like to speak to? You can also key in their extension."
-# After a request that was not understood: just the name, heard with a grammar of names only.
-# The lead-ins are where most mishearings start: a phrasing the grammar lacks ("I'd like to talk
-# to") is forced onto one it has and the name after it is misheard with it.
-ASK_NAME_ONLY = (
-    "Sorry, I didn't catch that. Please say just the name of the person or department."
-    " You can also key in their extension."
-)
 ASK_AFTER_NO = "Sorry about that. Who would you like to speak to?"
 NO_OPERATOR = "Sorry, there's no operator available. Who would you like to speak to?"
 PUTTING_THROUGH = "One moment, I'll put you through to someone who can help."
@@ -27,7 +20,6 @@ YES_OR_NO = "Sorry, was that a yes or a no?"
 FIXED = (
     DEFAULT_GREETING,
     ASK_AGAIN,
-    ASK_NAME_ONLY,
     ASK_AFTER_NO,
     NO_OPERATOR,
     PUTTING_THROUGH,

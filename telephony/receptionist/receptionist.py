@@ -106,7 +106,6 @@ class Receptionist:
         self.dialogue: Dialogue | None = None
         self._expect: Expectation | None = None
         self._exclude: frozenset[str] = frozenset()
-        self._names_only = False
         self._transferring: asyncio.Task[None] | None = None
         self._unsaid = 0  # prompts queued or playing
         self._quiet = asyncio.Event()  # set while _unsaid == 0
@@ -152,8 +151,8 @@ class Receptionist:
                 case StopSpeaking():
                     self._cut += 1
                     self.call.stop_playback()
-                case Listen(expect=expect, exclude=exclude, names_only=names_only):
-                    self._expect, self._exclude, self._names_only = expect, exclude, names_only
+                case Listen(expect=expect, exclude=exclude):
+                    self._expect, self._exclude = expect, exclude
                 case Transfer():
                     # The REFER goes out now, not after "Transferring you to …": the caller hears
                     # the confirmation while the PBX works on the transfer.
@@ -255,12 +254,7 @@ class Receptionist:
                 logger.exception("could not build the speech grammar")
                 return
         self._to_asr = Resampler(self.call.sample_rate, ASR_RATE)
-        if hasattr(self.recognizer, "narrowband"):  # the 4-8 kHz floor is for G.711 calls only
-            self.recognizer.narrowband = self.call.sample_rate < ASR_RATE
-        if self._names_only:
-            self.recognizer.start_utterance(self._expect, self._exclude, names_only=True)
-        else:
-            self.recognizer.start_utterance(self._expect, self._exclude)
+        self.recognizer.start_utterance(self._expect, self._exclude)
         self._utterance_open = True
         self.recognizer.feed(self._for_asr(event.pre_roll))
 

@@ -5,7 +5,6 @@ The voices and speeds below are ones the bundled (wideband) acoustic model hears
 through a telephone band; bench/receptionist.py measures the wider spread."""
 
 import asyncio
-import audioop
 
 import pytest
 
@@ -219,52 +218,3 @@ def test_a_name_hidden_by_a_lead_in_gets_a_second_look(speak):
     hypothesis = run(recognise(recognizer, speak("Ken Porter", voice="en-gb", speed=170)))
     assert hypothesis.text == "ken porter"
     assert REJECT_BELOW <= hypothesis.confidence <= SECOND_LOOK_CONFIDENCE < TRANSFER_AT
-
-
-def test_the_band_floor_fills_only_what_the_telephone_band_lacks():
-    """The floor added to narrowband audio lies above 4 kHz: low-passed at 3.6 kHz almost nothing
-    of it is left, and speech below 4 kHz is not changed by it."""
-    from telephony.receptionist.asr import add_band_floor
-    from telephony.receptionist.audio import lowpass
-
-    floor = add_band_floor(bytes(32000), rms=100.0)
-    assert 90 < audioop.rms(floor, 2) < 110
-    assert audioop.rms(lowpass(floor, sample_rate=16000, cutoff=3600), 2) < 5
-    assert add_band_floor(b"\x01\x00" * 100, rms=0.0) == b"\x01\x00" * 100
-    # Chunk by chunk it is the same noise as all at once.
-    whole = add_band_floor(bytes(6400), rms=50.0)
-    parts = add_band_floor(bytes(3200), rms=50.0) + add_band_floor(bytes(3200), rms=50.0, offset=3200)
-    assert parts == whole
-
-
-@pytest.mark.parametrize(("text", "voice"), [("Sarah Jones thanks", "en-us"), ("support thanks", "en-us+m3")])
-def test_a_request_ending_in_thanks_is_heard(speak, directory_vocabulary, text, voice):
-    hypothesis = run(recognise(new_recognizer(directory_vocabulary), speak(text, voice=voice, speed=140)))
-    found = SimpleDirectoryMatcher(DIRECTORY).match(hypothesis.text)
-    assert found.best is not None and found.best.extension == ("101" if "Sarah" in text else "102"), (
-        hypothesis
-    )
-    assert hypothesis.confidence >= REJECT_BELOW, hypothesis
-
-
-def test_names_only_hears_just_the_name_and_keeps_operator(speak, directory_vocabulary):
-    """The answer to "please say just the name": no lead-ins in the grammar, "operator" still in."""
-    recognizer = new_recognizer(directory_vocabulary)
-
-    async def names_only(pcm8k: bytes) -> Hypothesis:
-        from telephony.media.codecs import Resampler
-
-        recognizer.start_utterance(Expectation.REQUEST, names_only=True)
-        recognizer.feed(Resampler(8000, 16000).convert(line_noise(0.3) + pcm8k + line_noise(0.2)))
-        return await recognizer.finish()
-
-    name = run(names_only(speak("John Smith", voice="en-us", speed=140)))
-    found = SimpleDirectoryMatcher(DIRECTORY).match(name.text)
-    assert found.best is not None and found.best.extension == "102", name
-    assert name.confidence >= REJECT_BELOW, name
-    operator = run(names_only(speak("operator", voice="en-us", speed=140)))
-    assert operator.text == "operator", operator
-    grammar = recognizer.grammar
-    assert "<lead>" not in grammar.request_jsgf(lead_ins=False)
-    assert "operator" in grammar.request_jsgf(lead_ins=False)
-    assert "operator" not in grammar.request_jsgf(lead_ins=False, operator=False)

@@ -86,7 +86,6 @@ def test_no_to_the_check_asks_again(matcher):
     assert actions[0] == Say(prompts.ASK_AFTER_NO)
     listen = actions[1]
     assert isinstance(listen, Listen) and listen.expect is Expectation.REQUEST
-    assert not listen.names_only  # "who would you like?": the caller may say it any way
     # The recogniser is told not to hear John Smith again; "Sarah" still names Sarah Jones.
     assert {"John Smith", "John", "Smith"} <= listen.exclude and "Sarah" not in listen.exclude
     assert dialogue.state is State.LISTENING and dialogue.misses == 0
@@ -145,11 +144,7 @@ def test_an_answer_to_the_question_can_name_someone_else(matcher):
 
 def test_nothing_understood_asks_again_once_then_the_fallback(matcher):
     dialogue = started(matcher, fallback_extension="100")
-    # Asked again for just the name, heard with names only (no lead-ins to mishear).
-    assert heard(dialogue, "", 0.0) == [
-        Say(prompts.ASK_NAME_ONLY),
-        Listen(Expectation.REQUEST, names_only=True),
-    ]
+    assert heard(dialogue, "", 0.0) == [Say(prompts.ASK_AGAIN), Listen(Expectation.REQUEST)]
     assert heard(dialogue, "can i speak to", 0.0, at=12.0) == [  # the audio ran out mid-sentence
         Say(prompts.PUTTING_THROUGH),
         Transfer("100", "Reception"),
@@ -342,7 +337,7 @@ def test_a_sound_alike_of_the_same_person_or_of_someone_turned_down_is_no_doubt(
 
 def test_an_unclear_name_at_the_last_chance_is_asked_about_not_sent_to_the_fallback(matcher):
     dialogue = started(matcher, fallback_extension="100")
-    assert heard(dialogue, "john smith", 0.1)[0] == Say(prompts.ASK_NAME_ONLY)  # first time: again
+    assert heard(dialogue, "john smith", 0.1)[0] == Say(prompts.ASK_AGAIN)  # first time: again
     dialogue.prompt_finished(7.0)
     assert heard(dialogue, "miller", 0.1, at=12.0) == [
         Say("Did you want Sarah Miller?"),
@@ -352,17 +347,3 @@ def test_an_unclear_name_at_the_last_chance_is_asked_about_not_sent_to_the_fallb
     actions = heard(dialogue, "no", at=16.0)
     assert actions[0] == Say(prompts.ASK_AFTER_NO) and "103" in actions[1].exclude  # nor her number
     assert dialogue.misses == 0  # a "no" is progress: the caller may try again
-
-
-def test_a_faint_name_heard_with_names_only_is_not_asked_about(matcher):
-    """The names-only grammar makes a name of anything, nonsense too: the answer to "just the
-    name" needs more than a trace of confidence to earn a "Did you want …?" at the last chance."""
-    dialogue = started(matcher, fallback_extension="100")
-    assert heard(dialogue, "miller please", 0.15)[0] == Say(prompts.ASK_NAME_ONLY)
-    dialogue.prompt_finished(7.0)
-    assert said(heard(dialogue, "miller please", 0.001, at=12.0)) == [prompts.PUTTING_THROUGH]
-
-    dialogue = started(matcher, fallback_extension="100")
-    heard(dialogue, "john smith", 0.1)
-    dialogue.prompt_finished(7.0)
-    assert said(heard(dialogue, "miller", 0.1, at=12.0)) == ["Did you want Sarah Miller?"]

@@ -153,12 +153,3 @@ def test_a_turned_down_number_leaves_the_grammar_and_numbers_have_sound_alikes()
     assert "one two five" in grammar.request_jsgf(["129"])
     assert grammar.sound_alikes_of("extension one two five please") == ("extension one two nine",)
     assert grammar.sound_alikes_of("extension three oh one") == ()  # nothing close to 301
-
-
-def test_a_thanks_that_lost_its_s_on_the_line_ends_the_sentence():
-    """G.711 drops most of /s/: "Sarah Jones thanks" arrives as "... thank". Without "thank" as
-    an ending the decoder took it for the start of "thank you" and the sentence was cut off."""
-    grammar = build_grammar(["Sarah Jones", "Sarah"], lookup=lookup)
-    assert grammar.accepts("sarah jones thank")
-    assert grammar.accepts("can i speak to sarah thank")
-    assert not grammar.accepts("thank")
