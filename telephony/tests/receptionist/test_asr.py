@@ -163,17 +163,21 @@ def test_calls_decode_side_by_side_without_blocking_the_loop(speak, directory_vo
                 last = loop.time()
 
         watch = asyncio.create_task(ticker())
+        started = loop.time()
         results = await asyncio.gather(
             *(recognise(r, pcm) for r, pcm in zip(recognizers, requests, strict=True))
         )
+        took = loop.time() - started
         stop.set()
         await watch
-        return results, max(stalls)
+        return results, max(stalls), took
 
-    results, stall = run(all_at_once())
+    results, stall, took = run(all_at_once())
     matcher = SimpleDirectoryMatcher(DIRECTORY)
     assert [matcher.match(h.text).best.extension for h in results] == ["101", "101", "102", "102"]
-    assert stall < 0.1
+    # Decoding on the loop would stall it for (nearly) the whole run; off the loop, the longest
+    # stall is a scheduling hiccup. Relative, so a loaded machine does not fail it.
+    assert stall < 0.5 * took, (stall, took)
 
 
 def test_the_end_of_a_turn_is_decoded_before_other_calls_audio(speak, directory_vocabulary):

@@ -89,17 +89,21 @@ def test_rendering_does_not_block_the_event_loop(tmp_path):
                 last = loop.time()
 
         task = asyncio.create_task(ticker())
+        started = loop.time()
         await tts.render(
             "This is a long sentence that takes espeak a little while to say and to filter, twice over."
         )
+        took = loop.time() - started
         stop.set()
         await task
-        return max(gaps), len(gaps)
+        return max(gaps), len(gaps), took
 
-    stall, ticks = run(longest_stall())
+    stall, ticks, took = run(longest_stall())
     assert tts.renders == 1
     assert ticks > 3
-    assert stall < 0.05  # the loop kept turning while espeak-ng and the filters ran
+    # The loop kept turning while espeak-ng and the filters ran: rendering on the loop would stall
+    # it for most of the render. Relative to the render's time, so a loaded machine does not fail it.
+    assert stall < 0.5 * took, (stall, took)
 
 
 def test_a_missing_engine_is_a_clear_error(tmp_path):
