@@ -189,7 +189,11 @@ def caller_for(case: Case, audio: Audio, tts: RecordingTts) -> ScriptedCall:
         if len(said) >= MAX_CALLER_TURNS or not played:
             return None
         last = tts.text_of.get(id(played[-1].pcm), "")
-        if last.startswith("Did you want"):
+        if last == prompts.YES_OR_NO:  # the last "Did you want …?" again, as a real caller would
+            asked = [tts.text_of.get(id(p.pcm), "") for p in played]
+            proposal = next((text for text in reversed(asked) if text.startswith("Did you want")), "")
+            answer = "yes" if proposal == prompts.confirm(request.name) else "no"
+        elif last.startswith("Did you want"):
             answer = "yes" if last == prompts.confirm(request.name) else "no"
         elif last.endswith("?") and " or " in last:  # which of them
             answer = request.department if f"in {request.department}" in last else request.name

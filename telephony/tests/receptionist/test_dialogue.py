@@ -337,7 +337,7 @@ def test_a_sound_alike_of_the_same_person_or_of_someone_turned_down_is_no_doubt(
 
 def test_an_unclear_name_at_the_last_chance_is_asked_about_not_sent_to_the_fallback(matcher):
     dialogue = started(matcher, fallback_extension="100")
-    assert heard(dialogue, "john smith", 0.1)[0] == Say(prompts.ASK_AGAIN)  # first time: again
+    assert heard(dialogue, "smith", 0.1)[0] == Say(prompts.ASK_AGAIN)  # first time: again
     dialogue.prompt_finished(7.0)
     assert heard(dialogue, "miller", 0.1, at=12.0) == [
         Say("Did you want Sarah Miller?"),
@@ -347,3 +347,16 @@ def test_an_unclear_name_at_the_last_chance_is_asked_about_not_sent_to_the_fallb
     actions = heard(dialogue, "no", at=16.0)
     assert actions[0] == Say(prompts.ASK_AFTER_NO) and "103" in actions[1].exclude  # nor her number
     assert dialogue.misses == 0  # a "no" is progress: the caller may try again
+
+
+def test_a_whole_name_heard_unclearly_is_asked_about_at_once(matcher):
+    dialogue = started(matcher, fallback_extension="100")
+    assert heard(dialogue, "can i speak to john smith", 0.01) == [
+        Say("Did you want John Smith?"),
+        Listen(Expectation.YES_NO),
+    ]
+
+
+def test_part_of_a_name_heard_unclearly_is_asked_again(matcher):
+    dialogue = started(matcher, fallback_extension="100")
+    assert heard(dialogue, "can i speak to john", 0.01)[0] == Say(prompts.ASK_AGAIN)
