@@ -715,14 +715,10 @@ _new = object.__new__
 
 
 def _new_via(transport: str, host: str, port: int | None, params: Params, protocol: str) -> Via:
-    """What Via(...) gives, without the frozen dataclass's five object.__setattr__ calls."""
+    """What Via(...) gives, without the frozen dataclass's object.__setattr__ call per field
+    (the parser builds several such values per datagram)."""
     via = _new(Via)
-    fields = via.__dict__
-    fields["transport"] = transport
-    fields["host"] = host
-    fields["port"] = port
-    fields["params"] = params
-    fields["protocol"] = protocol
+    via.__dict__.update(transport=transport, host=host, port=port, params=params, protocol=protocol)
     return via
 
 
@@ -747,11 +743,8 @@ def parse_cseq(text: str) -> CSeq:
     if match is None:
         raise ParseError(f"malformed CSeq: {text[:60]!r}")
     number, method = match.groups()
-    # What CSeq(...) gives, without the frozen dataclass's object.__setattr__ per field.
-    cseq = _new(CSeq)
-    fields = cseq.__dict__
-    fields["number"] = parse_uint(number, MAX_UINT32, "CSeq number")
-    fields["method"] = method
+    cseq = _new(CSeq)  # as in _new_via
+    cseq.__dict__.update(number=parse_uint(number, MAX_UINT32, "CSeq number"), method=method)
     return cseq
 
 

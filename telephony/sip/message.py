@@ -366,21 +366,13 @@ _new = object.__new__
 
 def _new_request(method: str, uri: Uri, headers: Headers, body: bytes) -> Request:
     request = _new(Request)
-    fields = request.__dict__
-    fields["method"] = method
-    fields["uri"] = uri
-    fields["headers"] = headers
-    fields["body"] = body
+    request.__dict__.update(method=method, uri=uri, headers=headers, body=body)
     return request
 
 
 def _new_response(status: int, reason: str, headers: Headers, body: bytes) -> Response:
     response = _new(Response)
-    fields = response.__dict__
-    fields["status"] = status
-    fields["reason"] = reason
-    fields["headers"] = headers
-    fields["body"] = body
+    response.__dict__.update(status=status, reason=reason, headers=headers, body=body)
     return response
 
 
