@@ -142,6 +142,7 @@ class Result:
     first_confidence: float | None
     first_text: str
     decision_ms: float | None
+    hangover_ms: float | None
     compute_ms: float | None
     turns: int
     call_seconds: float
@@ -231,7 +232,7 @@ async def run_case(
     )
     understanding = await receptionist.run()
     first = understanding.turns[0] if understanding.turns else None
-    decision_ms = compute_ms = None
+    decision_ms = compute_ms = hangover_ms = None
     if understanding.decided_at is not None and understanding.heard_at is not None:
         # From the end of the caller's voice in the turn that decided (as spoken, not as detected).
         voice_end = max((t for t in call.speech_ended_at if t <= understanding.heard_at + 0.3), default=None)
@@ -239,6 +240,7 @@ async def run_case(
             decision_ms = 1000 * (understanding.decided_at - voice_end)
             hangover = receptionist.turns.last_hangover
             compute_ms = 1000 * (understanding.decided_at - understanding.heard_at - hangover)
+            hangover_ms = 1000 * hangover
     return Result(
         case=case,
         transferred_to=call.transfers[-1] if call.transfers else None,
@@ -246,6 +248,7 @@ async def run_case(
         first_confidence=first.confidence if first else None,
         first_text=first.text if first else "",
         decision_ms=decision_ms,
+        hangover_ms=hangover_ms,
         compute_ms=compute_ms,
         turns=len(understanding.turns),
         call_seconds=call.clock(),
@@ -360,6 +363,13 @@ def report(results: list[Result], *, cpu: float, wall: float, verbose: bool) -> 
         f"{100 * cpu / call_seconds:.1f} % of a core per concurrent call; wall {wall:.0f} s"
     )
     if verbose:
+        slowest = sorted((r for r in results if r.decision_ms is not None), key=lambda r: -r.decision_ms)
+        print("\nslowest decisions (end of voice -> decision = VAD lag + hangover + computing):")
+        for r in slowest[:6]:
+            print(
+                f"  {r.decision_ms:4.0f} ms: hangover {r.hangover_ms:3.0f}, computing {r.compute_ms:3.0f}  "
+                f"{r.case.voice} {r.case.speed}: {r.heard[-1]}"
+            )
         print("\nmisunderstood:")
         for r in results:
             if r.transferred_to != r.case.request.extension:
