@@ -188,7 +188,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "smartalex.api_pagination.Pages",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "smartalex.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"workspace": os.environ.get("API_RATE_LIMIT", "60/s")},

@@ -72,3 +72,16 @@ def test_rate_limit_answers_429_per_workspace(api, other_api, monkeypatch):
     assert limited.json()["message"].startswith("Too many requests") and "Retry-After" in limited
     # Another workspace has its own budget.
     assert other_api.get(reverse("api-workspace")).status_code == 200
+
+
+@pytest.mark.parametrize("limit", ["100000000000000000000000", "9223372036854775807", "501"])
+def test_a_huge_page_is_cut_to_the_largest_page_not_a_server_error(api, limit):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from smartalex.api_pagination import Pages
+
+    response = api.get(reverse("api-key-list"), {"limit": limit, "offset": "0"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+    assert Pages().get_limit(Request(APIRequestFactory().get("/", {"limit": limit}))) == 500
