@@ -549,7 +549,7 @@ def _without(found: DirectoryMatch, rejected: set[str]) -> DirectoryMatch:
 def _names_in_full(text: str, candidate: Candidate) -> bool:
     """Whether `text` says all of the candidate's name, and that name has two words or more
     ("Jake Harris", not "Sales"): a grammar rarely assembles a whole name out of noise."""
-    name = words_of(candidate.owner or candidate.display_name)
+    name = words_of(candidate.spoken_name)
     return len(name) >= 2 and set(name) <= set(words_of(text))
 
 

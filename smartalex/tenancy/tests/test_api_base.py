@@ -2,9 +2,11 @@
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
 from conftest import api_client_for
+from smartalex.api_pagination import Pages
 from smartalex.tenancy.api_base import TenantScopedMixin, WorkspaceRateThrottle
 from smartalex.tenancy.models import ApiKey, Role
 
@@ -76,11 +78,6 @@ def test_rate_limit_answers_429_per_workspace(api, other_api, monkeypatch):
 
 @pytest.mark.parametrize("limit", ["100000000000000000000000", "9223372036854775807", "501"])
 def test_a_huge_page_is_cut_to_the_largest_page_not_a_server_error(api, limit):
-    from rest_framework.request import Request
-    from rest_framework.test import APIRequestFactory
-
-    from smartalex.api_pagination import Pages
-
     response = api.get(reverse("api-key-list"), {"limit": limit, "offset": "0"})
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1

@@ -5,7 +5,8 @@ a helper that speaks a caller's request into a phone line (WAVs kept under tmp_p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,38 @@ NAMES = ("Sarah Jones", "John Smith", "Sarah Miller", "Reception")
 
 def run(coroutine: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
     return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+@dataclass(frozen=True)
+class LoopWatch:
+    result: Any  # what the watched work returned
+    longest_stall: float  # the longest time the event loop went without running a ticker
+    ticks: int
+    took: float  # how long the work took
+
+
+async def watch_the_loop(work: Awaitable[Any], tick: float = 0.002) -> LoopWatch:
+    """Runs `work` beside a ticker that notes how long the event loop goes without turning. Work
+    done on the loop stalls it for most of `took`; work off the loop only for a scheduling hiccup,
+    so tests compare the two rather than use fixed milliseconds (which a loaded machine fails)."""
+    loop = asyncio.get_running_loop()
+    stalls: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not stop.is_set():
+            await asyncio.sleep(tick)
+            stalls.append(loop.time() - last)
+            last = loop.time()
+
+    watcher = asyncio.create_task(ticker())
+    started = loop.time()
+    result = await work
+    took = loop.time() - started
+    stop.set()
+    await watcher
+    return LoopWatch(result, max(stalls, default=took), len(stalls), took)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from telephony.receptionist.matching import SimpleDirectoryMatcher
 from telephony.receptionist.phoneline import line_noise
 from telephony.receptionist.turns import SpeechEnded, SpeechStarted, TurnDetector
 
-from .conftest import DIRECTORY, run
+from .conftest import DIRECTORY, run, watch_the_loop
 
 pytestmark = pytest.mark.slow
 
@@ -151,28 +151,12 @@ def test_calls_decode_side_by_side_without_blocking_the_loop(speak, directory_vo
     recognizers = [new_recognizer(directory_vocabulary) for _ in requests]
 
     async def all_at_once():
-        loop = asyncio.get_running_loop()
-        stalls: list[float] = []
-        stop = asyncio.Event()
-
-        async def ticker():
-            last = loop.time()
-            while not stop.is_set():
-                await asyncio.sleep(0.002)
-                stalls.append(loop.time() - last)
-                last = loop.time()
-
-        watch = asyncio.create_task(ticker())
-        started = loop.time()
-        results = await asyncio.gather(
+        return await asyncio.gather(
             *(recognise(r, pcm) for r, pcm in zip(recognizers, requests, strict=True))
         )
-        took = loop.time() - started
-        stop.set()
-        await watch
-        return results, max(stalls), took
 
-    results, stall, took = run(all_at_once())
+    watched = run(watch_the_loop(all_at_once()))
+    results, stall, took = watched.result, watched.longest_stall, watched.took
     matcher = SimpleDirectoryMatcher(DIRECTORY)
     assert [matcher.match(h.text).best.extension for h in results] == ["101", "101", "102", "102"]
     # Decoding on the loop would stall it for (nearly) the whole run; off the loop, the longest

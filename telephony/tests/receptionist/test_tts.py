@@ -5,7 +5,7 @@ import pytest
 from telephony.receptionist.audio import rms_dbfs
 from telephony.receptionist.tts import EspeakSynthesizer, SpeechSynthesisError, espeak_voice
 
-from .conftest import run
+from .conftest import run, watch_the_loop
 
 
 @pytest.mark.parametrize(
@@ -76,29 +76,9 @@ def test_concurrent_requests_for_one_prompt_share_one_render(tmp_path):
 def test_rendering_does_not_block_the_event_loop(tmp_path):
     tts = EspeakSynthesizer(cache_dir=tmp_path)
 
-    async def longest_stall() -> tuple[float, int]:
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-        stop = asyncio.Event()
-
-        async def ticker():
-            last = loop.time()
-            while not stop.is_set():
-                await asyncio.sleep(0.005)
-                gaps.append(loop.time() - last)
-                last = loop.time()
-
-        task = asyncio.create_task(ticker())
-        started = loop.time()
-        await tts.render(
-            "This is a long sentence that takes espeak a little while to say and to filter, twice over."
-        )
-        took = loop.time() - started
-        stop.set()
-        await task
-        return max(gaps), len(gaps), took
-
-    stall, ticks, took = run(longest_stall())
+    sentence = "This is a long sentence that takes espeak a little while to say and to filter, twice over."
+    watched = run(watch_the_loop(tts.render(sentence), tick=0.005))
+    stall, ticks, took = watched.longest_stall, watched.ticks, watched.took
     assert tts.renders == 1
     assert ticks > 3
     # The loop kept turning while espeak-ng and the filters ran: rendering on the loop would stall
